@@ -1,0 +1,41 @@
+# Peek: `make run` starts the whole platform, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+VENDOR := peek/static/vendor
+
+.PHONY: run test bench install assets clean
+
+run: install assets
+	$(BIN)/peek run
+
+test: install assets
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+assets: $(VENDOR)/.copied
+
+$(VENDOR)/.copied: node_modules/.package-lock.json
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/htmx-ext-ws/dist/ws.min.js $(VENDOR)/htmx-ext-ws.min.js
+	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico.min.css
+	touch $@
+
+bench: install assets
+	@if ls benchmarks/bench_*.py >/dev/null 2>&1; then \
+		for b in benchmarks/bench_*.py; do $(BIN)/python $$b || echo "BENCH $$(basename $$b .py | sed s/bench_//) error=\"exited $$?\""; done; \
+	else echo "no benchmarks yet"; fi
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) *.egg-info

@@ -1,0 +1,3 @@
+from peek.cli import main
+
+main()

@@ -1,0 +1,76 @@
+"""The app factory: one Flask app per site, built in one fixed order.
+
+A service serves one or two sites (:data:`peek.services.SITES`); each site is
+its own Flask app sharing the service's :class:`~peek.runtime.ServiceRuntime`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from flask import Flask
+
+from peek import __version__
+from peek.blueprints import site_blueprints
+from peek.extensions import db, migrate, sock
+from peek.runtime import ServiceRuntime
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def migrations_dir() -> Path:
+    """The platform's Alembic scripts (``migrations/`` beside the package)."""
+    return PACKAGE_DIR.parent / "migrations"
+
+
+def create_app(site: str, runtime: ServiceRuntime) -> Flask:
+    app = Flask("peek", root_path=str(PACKAGE_DIR),
+                template_folder="templates", static_folder="static")
+    _configure(app, site, runtime)
+    _init_extensions(app, runtime)
+    for blueprint in site_blueprints(site):
+        app.register_blueprint(blueprint)
+    _add_template_globals(app, site, runtime)
+    _add_commands(app)
+    return app
+
+
+def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
+    secret = runtime.config.get("server.secret")
+    app.config.update(
+        PEEK_SERVICE=runtime.service,
+        PEEK_SITE=site,
+        SECRET_KEY=hashlib.sha256(f"{site}:{secret}".encode()).hexdigest(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SOCK_SERVER_OPTIONS={"ping_interval": 25},
+    )
+    if runtime.database_url:
+        app.config["SQLALCHEMY_DATABASE_URI"] = runtime.database_url
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    app.extensions["peek"] = runtime
+
+
+def _init_extensions(app: Flask, runtime: ServiceRuntime) -> None:
+    if runtime.database_url:
+        import peek.models  # noqa: F401  (registers the platform tables)
+        db.init_app(app)
+        # Flask-Migrate's own commands stay reachable as `flask alembic ...`;
+        # `peek db` / `flask db` is ours (platform and plugin schemas, backups).
+        migrate.init_app(app, db, directory=str(migrations_dir()), command="alembic")
+    sock.init_app(app)
+
+
+def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> None:
+    app.jinja_env.globals.update(peek_version=__version__, peek_site=site,
+                                 peek_service=runtime.service)
+
+
+def _add_commands(app: Flask) -> None:
+    """``flask --app wsgi <command>`` runs the same commands as ``peek``."""
+    from peek.cli import COMMANDS
+
+    for command in COMMANDS:
+        if command.name != "run":  # `flask run` stays Flask's own
+            app.cli.add_command(command)

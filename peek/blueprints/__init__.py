@@ -1,0 +1,20 @@
+"""Platform blueprints, and which of them each site serves."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+
+def site_blueprints(site: str) -> list[Blueprint]:
+    from peek.blueprints.admin import bp as admin
+    from peek.blueprints.desktop import bp as desktop
+    from peek.blueprints.health import bp as health
+    from peek.blueprints.mobile import bp as mobile
+    from peek.blueprints.peer import bp as peer
+
+    return {
+        "admin": [health, admin],
+        "server": [health, peer],
+        "mobile": [health, mobile, desktop],
+        "agent": [health],
+    }[site]

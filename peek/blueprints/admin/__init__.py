@@ -1,0 +1,3 @@
+from peek.blueprints.admin.blueprint import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from peek.blueprints.desktop.blueprint import bp
+
+__all__ = ["bp"]

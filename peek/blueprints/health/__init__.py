@@ -1,0 +1,3 @@
+from peek.blueprints.health.blueprint import bp
+
+__all__ = ["bp"]

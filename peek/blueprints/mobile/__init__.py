@@ -1,0 +1,3 @@
+from peek.blueprints.mobile.blueprint import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,3 @@
+from peek.blueprints.peer.blueprint import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,8 @@
+from flask import Blueprint
+
+from peek.blueprints.peer import controllers
+from peek.extensions import sock
+from peek.peering.protocol import PATH
+
+bp = Blueprint("peer", __name__)
+sock.route(PATH, bp=bp)(controllers.peer_link)

@@ -1,0 +1,103 @@
+"""The client's and agent's link up to the server: hello, heartbeats, reconnects."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+import simple_websocket
+
+from peek import __version__
+from peek.config import ServiceConfig
+from peek.peering import protocol
+from peek.peering.backoff import reconnect_delay
+
+log = logging.getLogger(__name__)
+
+
+class UpstreamLink:
+    """Keeps one websocket to the server open for as long as the service runs."""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.url = (f"ws://{config.get('server.host')}:{config.get('server.port')}"
+                    f"{protocol.PATH}")
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.state = "connecting"
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._ws: simple_websocket.Client | None = None
+        self._thread = threading.Thread(target=self._run, name="upstream-link", daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.close()
+            except Exception:  # closing a broken socket: nothing left to do
+                pass
+        self._thread.join(timeout=5)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "state": self.state, "error": self.last_error}
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._session()
+                attempt = 0
+            except protocol.ProtocolError as e:
+                self.last_error = str(e)
+                log.error("The server at %s refused this %s service: %s",
+                          self.url, self.config.service, e)
+                self.state = "refused"
+            except (OSError, simple_websocket.ConnectionError,
+                    simple_websocket.ConnectionClosed) as e:
+                self.last_error = str(e) or type(e).__name__
+                if self.state == "connected":
+                    log.warning("Lost the server at %s: %s", self.url, self.last_error)
+                else:
+                    log.info("Server at %s not reachable yet: %s", self.url, self.last_error)
+                self.state = "connecting"
+            finally:
+                self._ws = None
+            delay = reconnect_delay(attempt)
+            attempt += 1
+            self._stop.wait(delay)
+
+    def _session(self) -> None:
+        self._ws = ws = simple_websocket.Client.connect(self.url)
+        try:
+            ws.send(protocol.encode("hello", service=self.config.service, name=self.name,
+                                    version=__version__,
+                                    secret=self.config.get("server.secret")))
+            reply = protocol.decode(ws.receive(timeout=10))
+            if reply["type"] != "welcome":
+                raise protocol.ProtocolError(reply.get("error", f"unexpected {reply['type']}"))
+            self.state, self.last_error = "connected", None
+            log.info("Connected to the server at %s", self.url)
+            silent = 0
+            while not self._stop.is_set():
+                ws.send(protocol.encode("ping"))
+                if ws.receive(timeout=protocol.HEARTBEAT_S) is None:
+                    silent += 1
+                    if silent >= protocol.SILENCE_LIMIT:
+                        raise simple_websocket.ConnectionClosed(reason=1001,
+                                                                message="server silent")
+                else:
+                    silent = 0
+                    self._stop.wait(protocol.HEARTBEAT_S)
+        finally:
+            ws.close()

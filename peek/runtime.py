@@ -1,0 +1,142 @@
+"""What one running service holds besides its Flask apps: database, links, Dask.
+
+A runtime is started before the service's sites accept requests and stopped
+after they close.  The apps reach it as ``current_app.extensions["peek"]``
+(:func:`current_runtime`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import sqlalchemy
+from flask import current_app
+
+from peek import __version__
+from peek.config import ServiceConfig
+from peek.peering.registry import PeerRegistry
+from peek.peering.upstream import UpstreamLink
+from peek.services import AGENT, CLIENT, SERVER
+from peek.storage.database import database_url, embedded_postgres, safe_url, uses_embedded
+from peek.storage.embedded import EmbeddedPostgres
+from peek.workers.cluster import DaskConnector
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    service: str = ""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.started_monotonic = time.monotonic()
+
+    @property
+    def database_url(self) -> str | None:
+        return None
+
+    def start(self) -> None:
+        """Start what the service needs before its sites serve."""
+
+    def stop(self) -> None:
+        """Stop what :meth:`start` started, in reverse order."""
+
+    def connections(self) -> tuple[dict[str, Any], bool]:
+        """What this service is connected to, and whether that is healthy."""
+        return {}, True
+
+    def health(self) -> tuple[dict[str, Any], bool]:
+        connections, ok = self.connections()
+        return {"service": self.service, "version": __version__,
+                "status": "ok" if ok else "degraded",
+                "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
+                "connections": connections}, ok
+
+
+class ServerRuntime(ServiceRuntime):
+    service = SERVER
+
+    def __init__(self, config: ServiceConfig):
+        super().__init__(config)
+        self.peers = PeerRegistry()
+        self.dask = DaskConnector(config)
+        self.embedded: EmbeddedPostgres | None = (
+            embedded_postgres(config) if uses_embedded(config) else None)
+        self._engine: sqlalchemy.Engine | None = None
+
+    @property
+    def database_url(self) -> str:
+        return database_url(self.config)
+
+    def start(self) -> None:
+        if self.embedded:
+            self.embedded.start()
+        self._engine = sqlalchemy.create_engine(self.database_url, pool_pre_ping=True,
+                                                pool_size=1, max_overflow=1)
+        self.dask.start()
+
+    def stop(self) -> None:
+        self.dask.stop()
+        if self._engine is not None:
+            self._engine.dispose()
+        if self.embedded and self.embedded.started_here:
+            self.embedded.stop()
+
+    def _database_ok(self) -> tuple[bool, str | None]:
+        try:
+            assert self._engine is not None, "not started"
+            with self._engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT 1"))
+            return True, None
+        except Exception as e:  # a health check reports, never raises
+            return False, str(e).splitlines()[0]
+
+    def connections(self) -> tuple[dict[str, Any], bool]:
+        db_ok, db_error = self._database_ok()
+        return {
+            "database": {"url": safe_url(self.database_url), "embedded": bool(self.embedded),
+                         "ok": db_ok, "error": db_error},
+            "clients": [p.as_dict() for p in self.peers.by_service(CLIENT)],
+            "agents": [p.as_dict() for p in self.peers.by_service(AGENT)],
+            "workers": self.dask.workers(),
+            "dask": self.dask.as_dict(),
+        }, db_ok
+
+
+class PeerRuntime(ServiceRuntime):
+    """Client and agent: everything goes through the link to the server."""
+
+    def __init__(self, config: ServiceConfig):
+        super().__init__(config)
+        self.upstream = UpstreamLink(config)
+
+    def start(self) -> None:
+        self.upstream.start()
+
+    def stop(self) -> None:
+        self.upstream.stop()
+
+    def connections(self) -> tuple[dict[str, Any], bool]:
+        return {"server": self.upstream.as_dict()}, self.upstream.connected
+
+
+class ClientRuntime(PeerRuntime):
+    service = CLIENT
+
+
+class AgentRuntime(PeerRuntime):
+    service = AGENT
+
+
+RUNTIMES: dict[str, type[ServiceRuntime]] = {
+    SERVER: ServerRuntime, CLIENT: ClientRuntime, AGENT: AgentRuntime}
+
+
+def make_runtime(config: ServiceConfig) -> ServiceRuntime:
+    return RUNTIMES[config.service](config)
+
+
+def current_runtime() -> Any:
+    return current_app.extensions["peek"]

@@ -1,0 +1,105 @@
+"""Running one web service (server, client or agent) as a process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Callable
+
+from flask import Flask
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from peek import __version__
+from peek.app import create_app
+from peek.config import ServiceConfig, load_config
+from peek.logs import setup_logging
+from peek.runtime import ServiceRuntime, make_runtime
+from peek.services import SERVER, SITES
+from peek.sites import site_address, site_url
+from peek.storage.migrations import upgrade_platform
+
+log = logging.getLogger(__name__)
+
+
+class ServiceStartError(Exception):
+    pass
+
+
+class ServiceProcess:
+    """One service: its runtime, its sites' apps and their HTTP servers."""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.runtime: ServiceRuntime = make_runtime(config)
+        self.apps: dict[str, Flask] = {site: create_app(site, self.runtime)
+                                       for site in SITES[config.service]}
+        self._servers: list[BaseWSGIServer] = []
+        self._threads: list[threading.Thread] = []
+
+    def start(self, listen: bool = True) -> None:
+        """Start the runtime and migrate; with ``listen``, serve each site on
+        its port (gunicorn listens itself and passes ``listen=False``)."""
+        log.info("Starting the Peek %s service %s", self.config.service, __version__)
+        self.runtime.start()
+        try:
+            if self.config.service == SERVER:
+                upgrade_platform(self.apps["admin"])
+            if listen:
+                for site, app in self.apps.items():
+                    self._listen(site, app)
+        except BaseException:
+            self.stop()
+            raise
+        for site in self.apps:
+            log.info("%s site at %s", site, site_url(self.config, site))
+
+    def wsgi_application(self) -> Callable:
+        """One WSGI callable for all the service's sites, chosen by port."""
+        by_port = {site_address(self.config, site)[1]: app for site, app in self.apps.items()}
+        default = next(iter(self.apps.values()))
+
+        def dispatch(environ: dict, start_response: Callable):
+            port = int(environ.get("SERVER_PORT") or 0)
+            return by_port.get(port, default)(environ, start_response)
+        return dispatch
+
+    def _listen(self, site: str, app) -> None:
+        host, port = site_address(self.config, site)
+        try:
+            server = make_server(host, port, app, threaded=True)
+        except OSError as e:
+            key = "server.port" if site == "server" else "http.port"
+            raise ServiceStartError(
+                f"cannot listen on {host}:{port} for the {site} site: {e.strerror}. "
+                f"Stop whatever uses it or change {key} in {self.config.path}") from e
+        thread = threading.Thread(target=server.serve_forever, name=f"http-{site}",
+                                  daemon=True)
+        thread.start()
+        self._servers.append(server)
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.runtime.stop()
+        log.info("The Peek %s service stopped", self.config.service)
+
+
+def run_service(service: str, home: Path | None = None) -> None:
+    """Start ``service`` and serve until SIGINT or SIGTERM."""
+    config = load_config(service, home)
+    setup_logging(config)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    process = ServiceProcess(config)
+    process.start()
+    stop.wait()
+    log.info("Stopping the Peek %s service", service)
+    process.stop()

@@ -1,0 +1,1 @@
+"""Dask: the embedded LocalCluster or an external scheduler, and ``peek worker``."""
