@@ -15,6 +15,7 @@ class Peer:
     name: str
     version: str
     address: str
+    connection: Any = field(default=None, repr=False, compare=False)
     connected_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     started: float = field(default_factory=time.monotonic)
 
@@ -38,6 +39,16 @@ class PeerRegistry:
         with self._lock:
             if peer in self._peers:
                 self._peers.remove(peer)
+
+    def close_all(self, reason: str) -> None:
+        """Close every peer's websocket (the server is stopping); they reconnect."""
+        with self._lock:
+            peers = list(self._peers)
+        for peer in peers:
+            try:
+                peer.connection.close(reason=1001, message=reason)
+            except Exception:  # already broken: nothing left to close
+                pass
 
     def by_service(self, service: str) -> list[Peer]:
         with self._lock:

@@ -83,7 +83,7 @@ class EmbeddedPostgres:
         try:
             entry = pwd.getpwnam(user)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", user],
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", user],
                            check=True, capture_output=True)
             entry = pwd.getpwnam(user)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,9 +101,11 @@ class EmbeddedPostgres:
                 path.chmod(wanted)
 
     def _pg(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([program(args[0]), *args[1:]], user=self._run_as(),
-                              capture_output=True, text=True, timeout=timeout,
-                              cwd="/")
+        user = self._run_as()
+        # The user's own group and no others: root's groups would decide access.
+        as_user = {"user": user, "group": user, "extra_groups": []} if user else {}
+        return subprocess.run([program(args[0]), *args[1:]], capture_output=True, text=True,
+                              timeout=timeout, cwd="/", **as_user)
 
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
@@ -127,7 +129,8 @@ class EmbeddedPostgres:
         if self.running():
             log.info("The embedded PostgreSQL in %s is already running", self.data_dir)
         else:
-            options = f"-p {self.port} -h {self.host} -k {self.data_dir}"
+            # TCP on loopback only: a Unix socket path inside a deep home can exceed 107 bytes.
+            options = f"-p {self.port} -h {self.host} -k ''"
             out = self._pg("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data_dir),
                            "-l", str(self.log_file), "-o", options, timeout=90)
             if out.returncode:

@@ -46,13 +46,11 @@ class DaskConnector:
             max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
         try:
             if self.embedded:
-                has_dashboard = importlib.util.find_spec("bokeh") is not None
                 self.cluster = LocalCluster(
                     n_workers=self.config.get("dask.localWorkers"),
                     threads_per_worker=self.config.get("dask.threadsPerWorker"),
                     processes=True, host="127.0.0.1", scheduler_port=0,
-                    dashboard_address=(f"127.0.0.1:{self.config.get('dask.dashboardPort')}"
-                                       if has_dashboard else None),
+                    dashboard_address=f"127.0.0.1:{self.config.get('dask.dashboardPort')}",
                     silence_logs=logging.WARNING)
                 self.client = Client(self.cluster, set_as_default=False)
             else:

@@ -30,7 +30,8 @@ def peer_link(ws) -> None:
         return _refuse(ws, address, "wrong shared secret (server.secret in config.json)")
 
     peer = runtime.peers.add(Peer(service=hello["service"], name=str(hello.get("name")),
-                                  version=str(hello.get("version")), address=address))
+                                  version=str(hello.get("version")), address=address,
+                                  connection=ws))
     log.info("%s service %s connected from %s", peer.service, peer.name, address)
     try:
         ws.send(protocol.encode("welcome"))

