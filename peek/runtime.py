@@ -78,7 +78,7 @@ class ServerRuntime(ServiceRuntime):
         self.dask.start()
 
     def stop(self) -> None:
-        self.peers.close_all("server stopping")
+        self.peers.close_all()
         self.dask.stop()
         if self._engine is not None:
             self._engine.dispose()

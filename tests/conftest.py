@@ -152,3 +152,45 @@ def start_service():
     yield start
     for process in reversed(started):
         process.stop()
+
+
+CHROMIUM = os.environ.get("PEEK_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (.ci/run installs it)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-quic", "--no-first-run",
+                  "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_in(browser):
+    """Open pages in a fresh browser context of a given size; every failed
+    request or script error on them fails the test."""
+    contexts, problems = [], []
+
+    def open_page(width: int = 1280, height: int = 800):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
+        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+        page.on("response", lambda r: r.status >= 400 and problems.append(
+            f"HTTP {r.status}: {r.url}"))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert problems == []

@@ -15,7 +15,9 @@ class Peer:
     name: str
     version: str
     address: str
-    connection: Any = field(default=None, repr=False, compare=False)
+    #: Set when the server stops: the peer's handler closes its own websocket.
+    closing: threading.Event = field(default_factory=threading.Event, repr=False,
+                                     compare=False)
     connected_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     started: float = field(default_factory=time.monotonic)
 
@@ -40,15 +42,16 @@ class PeerRegistry:
             if peer in self._peers:
                 self._peers.remove(peer)
 
-    def close_all(self, reason: str) -> None:
-        """Close every peer's websocket (the server is stopping); they reconnect."""
+    def close_all(self, timeout: float = 5) -> None:
+        """Ask every peer's handler to close its link (the server is stopping)
+        and wait for them; the peers reconnect to the next server."""
         with self._lock:
             peers = list(self._peers)
         for peer in peers:
-            try:
-                peer.connection.close(reason=1001, message=reason)
-            except Exception:  # already broken: nothing left to close
-                pass
+            peer.closing.set()
+        deadline = time.monotonic() + timeout
+        while self._peers and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def by_service(self, service: str) -> list[Peer]:
         with self._lock:

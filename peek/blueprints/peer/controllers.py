@@ -1,6 +1,7 @@
 """The server's end of the service-to-service link (see peek.peering.protocol)."""
 
 import logging
+import time
 
 from flask import request
 from simple_websocket import ConnectionClosed
@@ -10,6 +11,9 @@ from peek.peering.registry import Peer
 from peek.runtime import current_runtime
 
 log = logging.getLogger(__name__)
+
+#: How often a handler looks up from its socket to see if the server is stopping.
+CLOSING_CHECK_S = 0.5
 
 
 def _refuse(ws, address: str, reason: str) -> None:
@@ -30,18 +34,21 @@ def peer_link(ws) -> None:
         return _refuse(ws, address, "wrong shared secret (server.secret in config.json)")
 
     peer = runtime.peers.add(Peer(service=hello["service"], name=str(hello.get("name")),
-                                  version=str(hello.get("version")), address=address,
-                                  connection=ws))
+                                  version=str(hello.get("version")), address=address))
     log.info("%s service %s connected from %s", peer.service, peer.name, address)
     try:
         ws.send(protocol.encode("welcome"))
         limit = protocol.HEARTBEAT_S * protocol.SILENCE_LIMIT
-        while True:
-            frame = ws.receive(timeout=limit)
+        last_heard = time.monotonic()
+        while not peer.closing.is_set():
+            frame = ws.receive(timeout=CLOSING_CHECK_S)
             if frame is None:
-                log.warning("%s service %s silent for %.0f s; closing its link",
-                            peer.service, peer.name, limit)
-                break
+                if time.monotonic() - last_heard > limit:
+                    log.warning("%s service %s silent for %.0f s; closing its link",
+                                peer.service, peer.name, limit)
+                    break
+                continue
+            last_heard = time.monotonic()
             if protocol.decode(frame)["type"] == "ping":
                 ws.send(protocol.encode("pong"))
     except protocol.ProtocolError as e:

@@ -1,0 +1,36 @@
+"""The sites' pages in a real browser (headless Chromium)."""
+
+from tests.conftest import wait_for
+
+
+def test_admin_dashboard_lists_services_live(configured, site_ports, start_service, page_in):
+    start_service("server")
+    page = page_in()
+    page.goto(f"http://127.0.0.1:{site_ports['admin']}/")
+    assert page.title() == "Dashboard · Peek Admin"
+    rows = page.locator("#services tbody tr")
+    assert rows.filter(has_text="this server").count() == 1
+    assert rows.filter(has_text="client").count() == 0
+    # Pico's stylesheet applies: the page is not the browser's default serif.
+    assert "serif" != page.evaluate("getComputedStyle(document.body).fontFamily")
+    assert page.evaluate("typeof htmx") == "object"
+
+    start_service("client")  # the table refreshes itself, without a reload
+    rows.filter(has_text="client").first.wait_for(timeout=15000)
+
+
+def test_mobile_and_desktop_home_pages(configured, site_ports, start_service, page_in):
+    start_service("server")
+    start_service("client")
+    phone = page_in(390, 844)
+    phone.goto(f"http://127.0.0.1:{site_ports['mobile']}/")
+    assert phone.title() == "Home · Peek Mobile"
+    assert phone.locator("h1").inner_text() == "Peek"
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the mobile page scrolls sideways on a phone"
+
+    desktop = page_in(1600, 900)
+    desktop.goto(f"http://127.0.0.1:{site_ports['mobile']}/desktop/")
+    assert desktop.title() == "Home · Peek Desktop"
+    main_width = desktop.evaluate("document.querySelector('main').getBoundingClientRect().width")
+    assert main_width > 1200, "the desktop site uses the width"
