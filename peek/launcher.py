@@ -57,7 +57,6 @@ class Launcher:
         # The server's config first: the others take its shared secret.
         self.configs = {s: load_config(s, self.home) for s in (SERVER, CLIENT, AGENT)}
         self.children: list[Child] = []
-        self._stopping = False
 
     def _spawn(self, service: str) -> Child:
         site = {SERVER: "server", CLIENT: "mobile", AGENT: "agent"}[service]
@@ -121,7 +120,6 @@ class Launcher:
 
     def stop(self) -> None:
         """Client and agent first, then the server; each gets SIGTERM, then SIGKILL."""
-        self._stopping = True
         for group in ([c for c in self.children if c.service != SERVER],
                       [c for c in self.children if c.service == SERVER]):
             for child in group:
