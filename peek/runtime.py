@@ -18,6 +18,7 @@ from peek import __version__
 from peek.config import ServiceConfig
 from peek.peering.registry import PeerRegistry
 from peek.peering.upstream import UpstreamLink
+from peek.plugin_system.manager import PluginManager
 from peek.services import AGENT, CLIENT, SERVER
 from peek.storage.database import database_url, embedded_postgres, safe_url, uses_embedded
 from peek.storage.embedded import EmbeddedPostgres
@@ -33,15 +34,29 @@ class ServiceRuntime:
         self.config = config
         self.started_monotonic = time.monotonic()
 
+    plugins: PluginManager | None = None
+
     @property
     def database_url(self) -> str | None:
         return None
 
     def start(self) -> None:
-        """Start what the service needs before its sites serve."""
+        """Start what the service needs before its plugins: database, Dask."""
+
+    def start_plugins(self, engine: sqlalchemy.Engine | None = None) -> None:
+        """Load and start the enabled plugins (the server migrates their schemas)."""
+        self.plugins = PluginManager(self.config, engine=engine,
+                                     migrate=self.service == SERVER)
+        self.plugins.load_all()
+        self.plugins.start_all()
+
+    def connect(self) -> None:
+        """Open links to other services, once the plugins have started."""
 
     def stop(self) -> None:
-        """Stop what :meth:`start` started, in reverse order."""
+        """Stop what the start methods started, in reverse order."""
+        if self.plugins is not None:
+            self.plugins.stop_all()
 
     def connections(self) -> tuple[dict[str, Any], bool]:
         """What this service is connected to, and whether that is healthy."""
@@ -52,7 +67,11 @@ class ServiceRuntime:
         return {"service": self.service, "version": __version__,
                 "status": "ok" if ok else "degraded",
                 "uptime_s": round(time.monotonic() - self.started_monotonic, 1),
-                "connections": connections}, ok
+                "connections": connections,
+                "plugins": {p["name"]: p["state"] for p in self.plugin_states()}}, ok
+
+    def plugin_states(self) -> list[dict[str, Any]]:
+        return self.plugins.states() if self.plugins else []
 
 
 class ServerRuntime(ServiceRuntime):
@@ -73,12 +92,15 @@ class ServerRuntime(ServiceRuntime):
     def start(self) -> None:
         if self.embedded:
             self.embedded.start()
-        self._engine = sqlalchemy.create_engine(self.database_url, pool_pre_ping=True,
-                                                pool_size=1, max_overflow=1)
+        self._engine = sqlalchemy.create_engine(self.database_url, pool_pre_ping=True)
         self.dask.start()
+
+    def start_plugins(self, engine: sqlalchemy.Engine | None = None) -> None:
+        super().start_plugins(engine or self._engine)
 
     def stop(self) -> None:
         self.peers.close_all()
+        super().stop()
         self.dask.stop()
         if self._engine is not None:
             self._engine.dispose()
@@ -111,13 +133,14 @@ class PeerRuntime(ServiceRuntime):
 
     def __init__(self, config: ServiceConfig):
         super().__init__(config)
-        self.upstream = UpstreamLink(config)
+        self.upstream = UpstreamLink(config, self.plugin_states)
 
-    def start(self) -> None:
+    def connect(self) -> None:
         self.upstream.start()
 
     def stop(self) -> None:
         self.upstream.stop()
+        super().stop()
 
     def connections(self) -> tuple[dict[str, Any], bool]:
         return {"server": self.upstream.as_dict()}, self.upstream.connected

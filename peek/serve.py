@@ -47,6 +47,9 @@ class ServiceProcess:
         try:
             if self.config.service == SERVER:
                 upgrade_platform(self.apps["admin"])
+            self.runtime.start_plugins()
+            self._mount_plugin_blueprints()
+            self.runtime.connect()
             if listen:
                 for site, app in self.apps.items():
                     self._listen(site, app)
@@ -55,6 +58,14 @@ class ServiceProcess:
             raise
         for site in self.apps:
             log.info("%s site at %s", site, site_url(self.config, site))
+
+    def _mount_plugin_blueprints(self) -> None:
+        for plugin, site, blueprint in self.runtime.plugins.blueprints():
+            app = self.apps["admin" if site == "admin" else "mobile"]
+            prefix = f"/desktop/{plugin}" if site == "desktop" else f"/{plugin}"
+            app.register_blueprint(blueprint, url_prefix=prefix,
+                                   name=f"{plugin}_{blueprint.name}")
+            log.debug("Mounted %s's %s blueprint at %s", plugin, site, prefix)
 
     def wsgi_application(self) -> Callable:
         """One WSGI callable for all the service's sites, chosen by port."""

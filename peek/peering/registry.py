@@ -15,6 +15,8 @@ class Peer:
     name: str
     version: str
     address: str
+    #: The peer's plugins and their states, as it reported them.
+    plugins: list[dict[str, Any]] = field(default_factory=list)
     #: Set when the server stops: the peer's handler closes its own websocket.
     closing: threading.Event = field(default_factory=threading.Event, repr=False,
                                      compare=False)
@@ -23,7 +25,9 @@ class Peer:
 
     def as_dict(self) -> dict[str, Any]:
         return {"service": self.service, "name": self.name, "version": self.version,
-                "address": self.address, "connected_at": self.connected_at.isoformat(),
+                "address": self.address,
+                "plugins": {p["name"]: p["state"] for p in self.plugins},
+                "connected_at": self.connected_at.isoformat(),
                 "connected_s": round(time.monotonic() - self.started, 1)}
 
 

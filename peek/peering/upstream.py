@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import simple_websocket
 
@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 class UpstreamLink:
     """Keeps one websocket to the server open for as long as the service runs."""
 
-    def __init__(self, config: ServiceConfig):
+    def __init__(self, config: ServiceConfig,
+                 plugin_states: Callable[[], list[dict[str, Any]]] = list):
         self.config = config
+        self.plugin_states = plugin_states
         self.url = (f"ws://{config.get('server.host')}:{config.get('server.port')}"
                     f"{protocol.PATH}")
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -82,7 +84,8 @@ class UpstreamLink:
         try:
             ws.send(protocol.encode("hello", service=self.config.service, name=self.name,
                                     version=__version__,
-                                    secret=self.config.get("server.secret")))
+                                    secret=self.config.get("server.secret"),
+                                    plugins=self.plugin_states()))
             reply = protocol.decode(ws.receive(timeout=10))
             if reply["type"] != "welcome":
                 raise protocol.ProtocolError(reply.get("error", f"unexpected {reply['type']}"))

@@ -21,6 +21,12 @@ def _refuse(ws, address: str, reason: str) -> None:
     ws.send(protocol.encode("error", error=reason))
 
 
+def _plugin_list(value: object) -> list[dict]:
+    if not isinstance(value, list):
+        return []
+    return [p for p in value if isinstance(p, dict) and isinstance(p.get("name"), str)]
+
+
 def peer_link(ws) -> None:
     runtime = current_runtime()
     address = request.remote_addr or "unknown"
@@ -34,7 +40,8 @@ def peer_link(ws) -> None:
         return _refuse(ws, address, "wrong shared secret (server.secret in config.json)")
 
     peer = runtime.peers.add(Peer(service=hello["service"], name=str(hello.get("name")),
-                                  version=str(hello.get("version")), address=address))
+                                  version=str(hello.get("version")), address=address,
+                                  plugins=_plugin_list(hello.get("plugins"))))
     log.info("%s service %s connected from %s", peer.service, peer.name, address)
     try:
         ws.send(protocol.encode("welcome"))

@@ -1,0 +1,84 @@
+"""The plugin API: what a plugin imports from Peek.
+
+A plugin's root package defines one function per Python service it runs on,
+``server_entry_hook``, ``client_entry_hook``, ``agent_entry_hook`` or
+``worker_entry_hook``, each returning a :class:`PluginHook` subclass.  The
+platform creates the hook with a :class:`PluginPlatform` and calls ``load``,
+``start``, ``stop`` and ``unload`` in that order.  See docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from flask import Blueprint
+from sqlalchemy.orm import Session
+
+__all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SITES_OF_SERVICE"]
+
+#: The sites whose pages a plugin can add, by the service that serves them.
+SITES_OF_SERVICE: dict[str, tuple[str, ...]] = {
+    "server": ("admin",), "client": ("mobile", "desktop"), "agent": (), "worker": ()}
+
+
+class PluginApiError(LookupError):
+    """Another plugin's API is not available (missing, disabled, failed, not started)."""
+
+
+class PluginPlatform(Protocol):
+    """The platform handle a hook receives as ``self.platform``."""
+
+    #: The service this hook runs on: server, client, agent or worker.
+    service: str
+    #: The plugin's package name, e.g. ``peek_plugin_noop``.
+    plugin_name: str
+    #: A directory of the plugin's own on this service, created for it.
+    file_storage_dir: Path
+    #: The logger to use (``logging.getLogger(plugin_name)``).
+    log: logging.Logger
+
+    def get_other_plugin_api(self, name: str) -> Any:
+        """The API object of plugin ``name`` started on this same service.
+        Raises :class:`PluginApiError` if it is missing, disabled or not started."""
+
+    @property
+    def db_session(self) -> Callable[[], Session]:
+        """Session factory bound to the database (server and worker only)."""
+
+    @property
+    def schema(self) -> str:
+        """The plugin's own PostgreSQL schema (``pl_<name>`` / ``core_<name>``)."""
+
+    def add_blueprint(self, blueprint: Blueprint, site: str) -> None:
+        """Serve ``blueprint`` on ``site`` (admin, mobile or desktop) under
+        ``/<plugin_name>/`` (``/desktop/<plugin_name>/`` on the desktop site)."""
+
+
+class PluginHook:
+    """Base class of a plugin's entry hook on one service.
+
+    Whatever ``load`` and ``start`` create, ``stop`` and ``unload`` release.
+    """
+
+    def __init__(self, platform: PluginPlatform):
+        self.platform = platform
+
+    def load(self) -> None:
+        """Called after the plugin's schema is migrated; register things here."""
+
+    def start(self) -> None:
+        """Start working: controllers, handlers, background work."""
+
+    def stop(self) -> None:
+        """Stop what ``start`` started."""
+
+    def unload(self) -> None:
+        """Release what ``load`` took."""
+
+    @property
+    def public_api(self) -> Any:
+        """The object other plugins on this service get from
+        ``get_other_plugin_api``; ``None`` publishes nothing."""
+        return None

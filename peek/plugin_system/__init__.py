@@ -1,0 +1,1 @@
+"""The machinery that finds, validates, orders, migrates, starts and stops plugins."""

@@ -1,0 +1,233 @@
+"""Running the enabled plugins of one service: load, start, stop, unload.
+
+Each step of each plugin runs inside its own guard: an exception marks that
+plugin failed (with its traceback, logged) and the platform and every other
+plugin go on.  Plugins requiring a plugin that did not start are not started.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy
+from flask import Blueprint
+from sqlalchemy.orm import Session, sessionmaker
+
+from peek.config import ServiceConfig
+from peek.plugin_api import SITES_OF_SERVICE, PluginApiError, PluginHook
+from peek.plugin_system.discovery import Discovered, discover
+from peek.plugin_system.manifest import schema_name
+from peek.plugin_system.ordering import start_order
+from peek.plugin_system.storage import upgrade_plugin_schema
+
+log = logging.getLogger(__name__)
+
+# States a plugin is in on one service.
+DISABLED, LOADED, STARTED, STOPPED, FAILED, NOT_STARTED = (
+    "disabled", "loaded", "started", "stopped", "failed", "not started")
+
+
+@dataclass
+class PluginRecord:
+    found: Discovered
+    state: str = DISABLED
+    error: str | None = None
+    traceback: str | None = None
+    hook: PluginHook | None = None
+    platform: "Platform | None" = None
+
+    @property
+    def name(self) -> str:
+        return self.found.name
+
+    def as_dict(self) -> dict[str, Any]:
+        manifest = self.found.manifest
+        return {"name": self.name, "state": self.state, "error": self.error,
+                "traceback": self.traceback,
+                "title": manifest.title if manifest else None,
+                "version": manifest.version if manifest else None,
+                "services": list(manifest.requires_services) if manifest else []}
+
+
+@dataclass
+class Platform:
+    """The handle a plugin's hook gets (see :class:`peek.plugin_api.PluginPlatform`)."""
+
+    manager: "PluginManager"
+    plugin_name: str
+    blueprints: list[tuple[str, Blueprint]] = field(default_factory=list)
+
+    @property
+    def service(self) -> str:
+        return self.manager.service
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(self.plugin_name)
+
+    @property
+    def file_storage_dir(self) -> Path:
+        path = self.manager.config.home / "plugin_data" / self.plugin_name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def schema(self) -> str:
+        return schema_name(self.plugin_name)
+
+    @property
+    def db_session(self) -> Callable[[], Session]:
+        if self.manager.engine is None:
+            raise PluginApiError(f"the {self.service} service has no database access; "
+                                 "use it from the server or worker hook")
+        return self.manager.session_factory
+
+    def get_other_plugin_api(self, name: str) -> Any:
+        return self.manager.api_of(name, asked_by=self.plugin_name)
+
+    def add_blueprint(self, blueprint: Blueprint, site: str) -> None:
+        allowed = SITES_OF_SERVICE[self.service]
+        if site not in allowed:
+            raise ValueError(f"{self.plugin_name}: the {self.service} service serves "
+                             f"{', '.join(allowed) or 'no sites'}, not {site!r}")
+        self.blueprints.append((site, blueprint))
+
+
+class PluginManager:
+    def __init__(self, config: ServiceConfig, engine: sqlalchemy.Engine | None = None,
+                 migrate: bool = False):
+        self.config = config
+        self.service = config.service
+        self.engine = engine
+        self.migrate = migrate
+        self.session_factory = sessionmaker(bind=engine) if engine is not None else None
+        self.records: dict[str, PluginRecord] = {}
+        self.order: list[str] = []
+
+    # -- what is installed and enabled -------------------------------------------------
+    def discover(self) -> None:
+        enabled = set(self.config.get("plugin.enabled") or [])
+        self.records = {name: PluginRecord(found) for name, found in sorted(discover().items())}
+        for name in sorted(enabled - set(self.records)):
+            log.error("Plugin %s is enabled in %s but not installed", name, self.config.path)
+        for record in self.records.values():
+            if record.name not in enabled:
+                continue
+            if record.found.error:
+                self._fail(record, record.found.error, None)
+            elif not record.found.manifest.runs_on(self.service):
+                record.state = NOT_STARTED
+                record.error = f"does not run on the {self.service} service"
+
+    def _candidates(self) -> dict[str, tuple[str, ...]]:
+        return {r.name: r.found.manifest.requires_plugins for r in self.records.values()
+                if r.state == DISABLED and r.name in set(self.config.get("plugin.enabled"))
+                and r.found.manifest and r.found.manifest.runs_on(self.service)}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def load_all(self) -> None:
+        self.discover()
+        order, blocked = start_order(self._candidates())
+        for name, why in blocked.items():
+            record = self.records[name]
+            record.state, record.error = NOT_STARTED, why
+            log.error("Plugin %s is not started on the %s service: it %s",
+                      name, self.service, why)
+        self.order = order
+        for name in order:
+            record = self.records[name]
+            blocker = self._failed_requirement(record)
+            if blocker:
+                record.state = NOT_STARTED
+                record.error = f"requires {blocker}, which did not start"
+                log.error("Plugin %s is not started: it %s", name, record.error)
+                continue
+            self._step(record, "import", self._load_one)
+
+    def start_all(self) -> None:
+        for name in self.order:
+            record = self.records[name]
+            if record.state != LOADED:
+                continue
+            blocker = self._failed_requirement(record)
+            if blocker:
+                record.state = NOT_STARTED
+                record.error = f"requires {blocker}, which did not start"
+                continue
+            if self._step(record, "start", lambda r: r.hook.start()):
+                record.state = STARTED
+                log.info("Plugin %s started on the %s service", name, self.service)
+
+    def stop_all(self) -> None:
+        for name in reversed(self.order):
+            record = self.records[name]
+            if record.state == STARTED and self._step(record, "stop", lambda r: r.hook.stop()):
+                record.state = STOPPED
+        for name in reversed(self.order):
+            record = self.records[name]
+            if record.hook is not None and record.state in (STOPPED, LOADED):
+                if self._step(record, "unload", lambda r: r.hook.unload()):
+                    record.state = STOPPED
+                record.hook = None
+
+    def _load_one(self, record: PluginRecord) -> None:
+        manifest = record.found.manifest
+        if self.migrate and "storage" in manifest.requires_services:
+            upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
+        module = importlib.import_module(record.found.module)
+        factory = getattr(module, f"{self.service}_entry_hook", None)
+        if factory is None:
+            raise PluginApiError(f"{record.found.module} has no {self.service}_entry_hook() "
+                                 f"but its manifest lists the {self.service} service")
+        hook_class = factory()
+        record.platform = Platform(self, record.name)
+        record.hook = hook_class(record.platform)
+        record.hook.load()
+        record.state = LOADED
+
+    def _step(self, record: PluginRecord, step: str,
+              action: Callable[[PluginRecord], None]) -> bool:
+        try:
+            action(record)
+            return True
+        except Exception as e:  # isolation: one plugin's failure stays its own
+            self._fail(record, f"{step} failed: {type(e).__name__}: {e}",
+                       traceback.format_exc())
+            return False
+
+    def _fail(self, record: PluginRecord, error: str, trace: str | None) -> None:
+        record.state, record.error, record.traceback = FAILED, error, trace
+        log.error("Plugin %s failed on the %s service: %s%s", record.name, self.service,
+                  error, f"\n{trace}" if trace else "")
+
+    def _failed_requirement(self, record: PluginRecord) -> str | None:
+        for need in record.found.manifest.requires_plugins:
+            if self.records[need].state not in (LOADED, STARTED):
+                return need
+        return None
+
+    # -- what plugins give each other and the sites ----------------------------------------
+    def api_of(self, name: str, asked_by: str) -> Any:
+        record = self.records.get(name)
+        if record is None or name not in self.config.get("plugin.enabled"):
+            raise PluginApiError(f"{asked_by} asked for the API of {name}, which is not "
+                                 f"{'installed' if record is None else 'enabled'} on the "
+                                 f"{self.service} service")
+        if record.state not in (LOADED, STARTED) or record.hook is None:
+            why = f": {record.error}" if record.error else ""
+            raise PluginApiError(f"{asked_by} asked for the API of {name}, which is "
+                                 f"{record.state} on the {self.service} service{why}")
+        return record.hook.public_api
+
+    def blueprints(self) -> list[tuple[str, str, Blueprint]]:
+        """(plugin name, site, blueprint) of every started plugin."""
+        return [(r.name, site, bp) for r in self.records.values()
+                if r.state == STARTED and r.platform for site, bp in r.platform.blueprints]
+
+    def states(self) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in self.records.values()]

@@ -1,0 +1,5 @@
+from ..lifecycle import LoggingHook
+
+
+class AgentHook(LoggingHook):
+    pass
