@@ -43,12 +43,8 @@ class UpstreamLink:
 
     def stop(self) -> None:
         self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            try:
-                ws.close()
-            except Exception:  # closing a broken socket: nothing left to do
-                pass
+        if self._ws is not None:
+            _close_quietly(self._ws)  # wakes the link thread out of receive()
         self._thread.join(timeout=5)
 
     def as_dict(self) -> dict[str, Any]:
@@ -103,4 +99,12 @@ class UpstreamLink:
                     silent = 0
                     self._stop.wait(protocol.HEARTBEAT_S)
         finally:
-            ws.close()
+            _close_quietly(ws)
+
+
+def _close_quietly(ws: simple_websocket.Client) -> None:
+    """Close from either thread: whichever comes second finds it closing or closed."""
+    try:
+        ws.close()
+    except Exception:  # already closing or broken: nothing left to close
+        pass

@@ -1,0 +1,103 @@
+"""Real plugin packages written by tests: a package with its manifest, hooks and
+migrations, plus the ``.dist-info`` that registers its ``peek.plugins`` entry
+point, in a directory put on ``sys.path`` (as pip would install it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+HOOK_TEMPLATE = '''
+from peek.plugin_api import PluginHook
+import peek_test_events
+
+
+class Hook(PluginHook):
+    def _event(self, step):
+        peek_test_events.EVENTS.append(f"{{self.platform.plugin_name}}:{{step}}")
+        if step in {fail!r}:
+            raise RuntimeError(f"{{self.platform.plugin_name}} breaks in {{step}}")
+
+    def load(self):
+        self._event("load")
+{extra_load}
+    def start(self):
+        self._event("start")
+{extra_start}
+    def stop(self):
+        self._event("stop")
+
+    def unload(self):
+        self._event("unload")
+{extra}
+'''
+
+
+def make_plugin(root: Path, name: str, *, services=("server",), requires=(), fail=(),
+                version="1.0.0", manifest: dict | None = None, extra_load="",
+                extra_start="", extra="", migrations: dict[str, str] | None = None,
+                init_extra="") -> Path:
+    """Write plugin ``name`` under ``root``; ``fail`` lists steps that raise
+    (``import``, ``load``, ``start``, ``stop``, ``unload``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    events = root / "peek_test_events.py"
+    if not events.exists():
+        events.write_text("EVENTS = []\n")
+    package = root / name
+    package.mkdir()
+    hook_services = [s for s in services if s in ("server", "client", "agent", "worker")]
+    lines = ["from peek.plugin_api import PluginHook\n"]
+    if "import" in fail:
+        lines.append("raise ImportError('this plugin cannot be imported')\n")
+    for service in hook_services:
+        lines.append(f"def {service}_entry_hook():\n    from ._hook import Hook\n    return Hook\n")
+    lines.append(init_extra)
+    (package / "__init__.py").write_text("\n".join(lines))
+    indent = lambda code: textwrap.indent(textwrap.dedent(code), " " * 8)  # noqa: E731
+    (package / "_hook.py").write_text(HOOK_TEMPLATE.format(
+        fail=tuple(fail), extra_load=indent(extra_load), extra_start=indent(extra_start),
+        extra=textwrap.indent(textwrap.dedent(extra), " " * 4)))
+    data = manifest if manifest is not None else {
+        "plugin": {"title": name.replace("_", " ").title(), "packageName": name,
+                   "version": version},
+        "requiresServices": list(services),
+        "requiresPlugins": list(requires),
+    }
+    (package / "plugin_package.json").write_text(json.dumps(data, indent=2))
+    if migrations:
+        versions = package / "_private" / "migrations" / "versions"
+        versions.mkdir(parents=True)
+        for filename, code in migrations.items():
+            (versions / filename).write_text(textwrap.dedent(code))
+    dist = root / f"{name}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(f"[peek.plugins]\n{name} = {name}\n")
+    return package
+
+
+def forget_modules(prefixes=("peek_plugin_t", "peek_core_t", "peek_test_events")) -> None:
+    for module in [m for m in sys.modules if m.startswith(prefixes)]:
+        del sys.modules[module]
+
+
+def migration(revision: str, down: str | None, body: str) -> str:
+    return f'''
+import sqlalchemy as sa
+from alembic import op
+
+revision = {revision!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{textwrap.indent(textwrap.dedent(body), "    ")}
+
+
+def downgrade():
+    pass
+'''
