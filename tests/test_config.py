@@ -12,7 +12,7 @@ def test_first_run_creates_the_file_with_every_default(home):
     config = load_config("server")
     saved = json.loads(config.path.read_text())
     assert config.path == home / "peek-server.home" / "config.json"
-    assert saved["plugin"]["enabled"] == []
+    assert saved["plugin"]["enabled"] == ["peek_plugin_noop"]  # the bundled plugins
     assert saved["logging"]["level"] == "INFO"
     assert saved["http"]["port"] == 8010 and saved["server"]["port"] == 8011
     assert saved["frontend"]["customisationsDir"] == str(config.home / "customisations")

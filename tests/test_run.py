@@ -1,6 +1,7 @@
 """peek run: every service on one machine, on the embedded PostgreSQL and a
 Dask LocalCluster; Ctrl-C stops them all; a second run keeps the data."""
 
+import json
 import os
 import signal
 import subprocess
@@ -75,6 +76,12 @@ def test_run_starts_everything_and_ctrl_c_stops_it_keeping_the_data(run_home):
         assert health(ports["server"])["service"] == "server"
         assert health(ports["mobile"])["status"] == "ok"
         assert health(ports["agent"])["status"] == "ok"
+        listed = subprocess.run([sys.executable, "-m", "peek", "plugin", "list", "--json"],
+                                cwd=REPO, env=dict(os.environ, PEEK_HOME=str(home)),
+                                capture_output=True, text=True, timeout=60)
+        (noop,) = [p for p in json.loads(listed.stdout) if p["name"] == "peek_plugin_noop"]
+        assert noop["states"] == {"server": "started", "client": "started",
+                                  "agent": "started", "worker": "started"}
         url = f"postgresql://peek@127.0.0.1:{ports['pg']}/peek"
         with psycopg2.connect(url) as conn, conn.cursor() as cur:
             cur.execute("INSERT INTO peek.platform_setting (key, value) VALUES ('kept', '42')")

@@ -11,9 +11,10 @@ import click
 from peek import __version__
 from peek.cli.db import db
 from peek.cli.doctor import doctor
+from peek.cli.plugin import plugin
 from peek.cli.services import agent, client, run, server, worker
 
-COMMANDS = (run, server, client, agent, worker, db, doctor)
+COMMANDS = (run, server, client, agent, worker, db, plugin, doctor)
 
 
 @click.group(help="Peek: run, connect and serve plugins.")

@@ -52,3 +52,9 @@ def discover() -> dict[str, Discovered]:
             continue
         found[ep.name] = Discovered(ep.name, ep.value, package_dir, manifest)
     return found
+
+
+def bundled() -> list[str]:
+    """The plugins that ship inside the ``peek`` package (enabled by default)."""
+    return sorted(ep.name for ep in entry_points(group=GROUP)
+                  if ep.value.startswith("peek.plugins."))

@@ -63,10 +63,34 @@ class DaskConnector:
         if self._stopping.is_set():
             self._close()
             return
+        try:
+            self._register_worker_plugin()
+        except Exception as e:  # workers run, but without Peek's plugins
+            log.error("Could not hand Peek's plugins to the Dask workers: %s", e)
         self.state = "connected"
         log.info("Dask %s at %s, dashboard %s",
                  "LocalCluster started" if self.embedded else "scheduler joined",
                  self.client.scheduler.address, self.dashboard_link or "not installed")
+
+    def _register_worker_plugin(self) -> None:
+        from peek.storage.database import database_url
+        from peek.workers.worker_plugin import PeekWorkerPlugin
+
+        self.client.register_plugin(PeekWorkerPlugin(
+            enabled=self.config.get("plugin.enabled"), database_url=database_url(self.config),
+            home=str(self.config.home.parent)))
+
+    def plugin_states(self) -> dict[str, list[dict[str, Any]]]:
+        """Each worker's plugins and their states, by worker address."""
+        from peek.workers.worker_plugin import worker_plugin_states
+
+        if self.client is None or self.state != "connected":
+            return {}
+        try:
+            return self.client.run(worker_plugin_states, on_error="return")
+        except Exception as e:  # scheduler gone: nothing to report
+            log.warning("Could not ask the Dask workers for their plugins: %s", e)
+            return {}
 
     @property
     def dashboard_link(self) -> str | None:

@@ -3,7 +3,7 @@
 import logging
 import time
 
-from flask import request
+from flask import jsonify, request
 from simple_websocket import ConnectionClosed
 
 from peek.peering import protocol
@@ -65,3 +65,22 @@ def peer_link(ws) -> None:
     finally:
         runtime.peers.remove(peer)
         log.info("%s service %s disconnected", peer.service, peer.name)
+
+
+def plugin_states():
+    """Every service's plugins and states (the server's own, each connected
+    client and agent service, each Dask worker): for ``peek plugin list``.
+    Needs ``Authorization: Bearer <server.secret>``."""
+    runtime = current_runtime()
+    given = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+    if not protocol.secret_matches(given, runtime.config.get("server.secret")):
+        log.warning("Refused a plugin list request from %s: wrong shared secret",
+                    request.remote_addr)
+        return jsonify(error="send Authorization: Bearer <server.secret>"), 401
+    instances = {"server": [{"name": "server", "plugins": runtime.plugin_states()}]}
+    for service in protocol.PEER_SERVICES:
+        instances[service] = [{"name": p.name, "plugins": p.plugins}
+                              for p in runtime.peers.by_service(service)]
+    instances["worker"] = [{"name": address, "plugins": states if isinstance(states, list) else []}
+                           for address, states in sorted(runtime.dask.plugin_states().items())]
+    return jsonify(instances=instances, enabled=runtime.config.get("plugin.enabled"))
