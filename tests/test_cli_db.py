@@ -26,8 +26,10 @@ def execute(url, sql, *params):
 def test_upgrade_creates_the_platform_schema(db_home, database_url):
     result = peek_cli("db", "upgrade", home=db_home)
     assert result.returncode == 0, result.stderr
-    assert "up to date" in result.stdout
+    assert "The database schema is up to date." in result.stdout
+    assert "peek_plugin_noop: up to date" in result.stdout
     assert rows(database_url) == []
+    assert rows(database_url, "SELECT version_num FROM pl_noop.alembic_version") == [("0001",)]
     assert rows(database_url, "SELECT version_num FROM peek.alembic_version") == [("0001",)]
     # Running it again is harmless.
     assert peek_cli("db", "upgrade", home=db_home).returncode == 0

@@ -19,15 +19,28 @@ def db() -> None:
 @db.command()
 @reported
 def upgrade() -> None:
-    """Apply pending migrations of the platform schema."""
+    """Apply pending migrations of the platform schema, then of each enabled
+    plugin's schema."""
+    import sqlalchemy
+
     from peek.app import create_app
+    from peek.plugin_system.manager import PluginManager
     from peek.runtime import ServerRuntime
-    from peek.storage.database import database_available
+    from peek.storage.database import database_available, sqlalchemy_url
     from peek.storage.migrations import upgrade_platform
 
     config = load_config(SERVER)
-    with database_available(config):
+    with database_available(config) as url:
         upgrade_platform(create_app("admin", ServerRuntime(config)))
+        engine = sqlalchemy.create_engine(sqlalchemy_url(url))
+        try:
+            results = PluginManager(config, engine=engine).migrate_all()
+        finally:
+            engine.dispose()
+    for name, error in results.items():
+        click.echo(f"{name}: {'FAILED, ' + error if error else 'up to date'}")
+    if any(results.values()):
+        raise click.ClickException("some plugin schemas could not be migrated (see above)")
     click.echo("The database schema is up to date.")
 
 

@@ -129,6 +129,21 @@ class PluginManager:
                 if r.state == DISABLED and r.name in set(self.config.get("plugin.enabled"))
                 and r.found.manifest and r.found.manifest.runs_on(self.service)}
 
+    def migrate_all(self) -> dict[str, str | None]:
+        """Migrate the schema of every enabled plugin with storage, without
+        loading any of them; returns each one's error, or None."""
+        self.discover()
+        results: dict[str, str | None] = {}
+        for name in self._candidates():
+            record = self.records[name]
+            if "storage" not in record.found.manifest.requires_services:
+                continue
+            results[name] = None
+            if not self._step(record, "migration", lambda r: upgrade_plugin_schema(
+                    self.engine, schema_name(r.name), r.found.package_dir)):
+                results[name] = record.error
+        return results
+
     # -- lifecycle -----------------------------------------------------------------------
     def load_all(self) -> None:
         self.discover()
