@@ -74,7 +74,7 @@ def _generated_secret(config: "ServiceConfig") -> str:
     return secrets.token_urlsafe(32)
 
 
-def _bundled_plugins(*_: object) -> list[str]:
+def _bundled_plugins(config: "ServiceConfig") -> list[str]:
     from peek.plugin_system.discovery import bundled
     return bundled()
 
@@ -87,7 +87,7 @@ KEYS: tuple[Key, ...] = (
     Key("logging.level", str, "INFO", ALL, "Log level", choices=LOG_LEVELS),
     Key("logging.rotateSizeMb", int, 20, ALL, "Rotate the log file at this size"),
     Key("logging.rotationsToKeep", int, 2, ALL, "Rotated log files kept"),
-    Key("plugin.enabled", list, lambda c: _bundled_plugins(), ALL,
+    Key("plugin.enabled", list, _bundled_plugins, ALL,
         "Plugins this service runs", item_type=str),
     Key("sqlalchemy.connectUrl", str, None, DB,
         "PostgreSQL URL; absent means the embedded PostgreSQL"),

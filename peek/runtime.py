@@ -33,19 +33,23 @@ class ServiceRuntime:
     def __init__(self, config: ServiceConfig):
         self.config = config
         self.started_monotonic = time.monotonic()
-
-    plugins: PluginManager | None = None
+        self.plugins: PluginManager | None = None
 
     @property
     def database_url(self) -> str | None:
         return None
 
+    @property
+    def engine(self) -> sqlalchemy.Engine | None:
+        """The database engine, for services with database access."""
+        return None
+
     def start(self) -> None:
         """Start what the service needs before its plugins: database, Dask."""
 
-    def start_plugins(self, engine: sqlalchemy.Engine | None = None) -> None:
+    def start_plugins(self) -> None:
         """Load and start the enabled plugins (the server migrates their schemas)."""
-        self.plugins = PluginManager(self.config, engine=engine,
+        self.plugins = PluginManager(self.config, engine=self.engine,
                                      migrate=self.service == SERVER)
         self.plugins.load_all()
         self.plugins.start_all()
@@ -95,8 +99,9 @@ class ServerRuntime(ServiceRuntime):
         self._engine = sqlalchemy.create_engine(self.database_url, pool_pre_ping=True)
         self.dask.start()
 
-    def start_plugins(self, engine: sqlalchemy.Engine | None = None) -> None:
-        super().start_plugins(engine or self._engine)
+    @property
+    def engine(self) -> sqlalchemy.Engine | None:
+        return self._engine
 
     def stop(self) -> None:
         self.peers.close_all()

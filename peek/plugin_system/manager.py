@@ -110,8 +110,12 @@ class PluginManager:
         self.order: list[str] = []
 
     # -- what is installed and enabled -------------------------------------------------
+    @property
+    def enabled(self) -> set[str]:
+        return set(self.config.get("plugin.enabled") or [])
+
     def discover(self) -> None:
-        enabled = set(self.config.get("plugin.enabled") or [])
+        enabled = self.enabled
         self.records = {name: PluginRecord(found) for name, found in sorted(discover().items())}
         for name in sorted(enabled - set(self.records)):
             log.error("Plugin %s is enabled in %s but not installed", name, self.config.path)
@@ -125,8 +129,9 @@ class PluginManager:
                 record.error = f"does not run on the {self.service} service"
 
     def _candidates(self) -> dict[str, tuple[str, ...]]:
+        enabled = self.enabled
         return {r.name: r.found.manifest.requires_plugins for r in self.records.values()
-                if r.state == DISABLED and r.name in set(self.config.get("plugin.enabled"))
+                if r.state == DISABLED and r.name in enabled
                 and r.found.manifest and r.found.manifest.runs_on(self.service)}
 
     def migrate_all(self) -> dict[str, str | None]:
@@ -136,12 +141,9 @@ class PluginManager:
         results: dict[str, str | None] = {}
         for name in self._candidates():
             record = self.records[name]
-            if "storage" not in record.found.manifest.requires_services:
-                continue
-            results[name] = None
-            if not self._step(record, "migration", lambda r: upgrade_plugin_schema(
-                    self.engine, schema_name(r.name), r.found.package_dir)):
-                results[name] = record.error
+            if "storage" in record.found.manifest.requires_services:
+                ok = self._step(record, "migration", self._migrate)
+                results[name] = None if ok else record.error
         return results
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -156,23 +158,13 @@ class PluginManager:
         self.order = order
         for name in order:
             record = self.records[name]
-            blocker = self._failed_requirement(record)
-            if blocker:
-                record.state = NOT_STARTED
-                record.error = f"requires {blocker}, which did not start"
-                log.error("Plugin %s is not started: it %s", name, record.error)
-                continue
-            self._step(record, "import", self._load_one)
+            if not self._blocked(record):
+                self._step(record, "import", self._load_one)
 
     def start_all(self) -> None:
         for name in self.order:
             record = self.records[name]
-            if record.state != LOADED:
-                continue
-            blocker = self._failed_requirement(record)
-            if blocker:
-                record.state = NOT_STARTED
-                record.error = f"requires {blocker}, which did not start"
+            if record.state != LOADED or self._blocked(record):
                 continue
             if self._step(record, "start", lambda r: r.hook.start()):
                 record.state = STARTED
@@ -190,10 +182,12 @@ class PluginManager:
                     record.state = STOPPED
                 record.hook = None
 
+    def _migrate(self, record: PluginRecord) -> None:
+        upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
+
     def _load_one(self, record: PluginRecord) -> None:
-        manifest = record.found.manifest
-        if self.migrate and "storage" in manifest.requires_services:
-            upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
+        if self.migrate and "storage" in record.found.manifest.requires_services:
+            self._migrate(record)
         module = importlib.import_module(record.found.module)
         factory = getattr(module, f"{self.service}_entry_hook", None)
         if factory is None:
@@ -220,16 +214,20 @@ class PluginManager:
         log.error("Plugin %s failed on the %s service: %s%s", record.name, self.service,
                   error, f"\n{trace}" if trace else "")
 
-    def _failed_requirement(self, record: PluginRecord) -> str | None:
+    def _blocked(self, record: PluginRecord) -> bool:
+        """Mark ``record`` not started if a plugin it requires did not come up."""
         for need in record.found.manifest.requires_plugins:
             if self.records[need].state not in (LOADED, STARTED):
-                return need
-        return None
+                record.state = NOT_STARTED
+                record.error = f"requires {need}, which did not start"
+                log.error("Plugin %s is not started: it %s", record.name, record.error)
+                return True
+        return False
 
     # -- what plugins give each other and the sites ----------------------------------------
     def api_of(self, name: str, asked_by: str) -> Any:
         record = self.records.get(name)
-        if record is None or name not in self.config.get("plugin.enabled"):
+        if record is None or name not in self.enabled:
             raise PluginApiError(f"{asked_by} asked for the API of {name}, which is not "
                                  f"{'installed' if record is None else 'enabled'} on the "
                                  f"{self.service} service")

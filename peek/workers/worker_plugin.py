@@ -32,13 +32,11 @@ class PeekWorkerPlugin(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         import sqlalchemy
 
-        from peek.config import ServiceConfig, keys_for
+        from peek.config import load_config
         from peek.plugin_system.manager import PluginManager
 
-        config = ServiceConfig("worker", Path(self.home) / "peek-worker.home")
-        for key in keys_for("worker"):
-            if key.default is not None and not callable(key.default):
-                config.set(key.path, key.default)
+        # The server's enabled list wins: workers run what the server runs.
+        config = load_config("worker", Path(self.home), write=False)
         config.set("plugin.enabled", list(self.enabled))
         self.engine = sqlalchemy.create_engine(self.database_url, pool_pre_ping=True)
         self.manager = PluginManager(config, engine=self.engine)
