@@ -64,7 +64,7 @@ def _init_extensions(app: Flask, runtime: ServiceRuntime) -> None:
 
 def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     app.jinja_env.globals.update(peek_version=__version__, peek_site=site,
-                                 peek_service=runtime.service)
+                                 peek_service=runtime.service, slot_items=runtime.slot_items)
 
 
 def _add_commands(app: Flask) -> None:

@@ -74,6 +74,10 @@ class ServiceRuntime:
                 "connections": connections,
                 "plugins": {p["name"]: p["state"] for p in self.plugin_states()}}, ok
 
+    def slot_items(self, slot: str) -> list[Any]:
+        """What the started plugins put in a page's slot (see plugin_system.pages)."""
+        return self.plugins.slot_items(slot) if self.plugins else []
+
     def plugin_states(self) -> list[dict[str, Any]]:
         return self.plugins.states() if self.plugins else []
 

@@ -17,6 +17,7 @@ from peek.app import create_app
 from peek.config import ServiceConfig, load_config
 from peek.logs import setup_logging
 from peek.runtime import ServiceRuntime, make_runtime
+from peek.plugin_system.pages import url_prefix
 from peek.services import SERVER, SITES
 from peek.sites import site_address, site_url
 from peek.storage.migrations import upgrade_platform
@@ -62,7 +63,7 @@ class ServiceProcess:
     def _mount_plugin_blueprints(self) -> None:
         for plugin, site, blueprint in self.runtime.plugins.blueprints():
             app = self.apps["admin" if site == "admin" else "mobile"]
-            prefix = f"/desktop/{plugin}" if site == "desktop" else f"/{plugin}"
+            prefix = url_prefix(plugin, site)
             app.register_blueprint(blueprint, url_prefix=prefix,
                                    name=f"{plugin}_{blueprint.name}")
             log.debug("Mounted %s's %s blueprint at %s", plugin, site, prefix)

@@ -100,6 +100,19 @@ def home(tmp_path: Path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def plugin_root(tmp_path: Path, monkeypatch) -> Iterator[Path]:
+    """A directory on sys.path where tests write plugin packages (see plugin_factory)."""
+    from tests.plugin_factory import forget_modules
+
+    root = tmp_path / "site-packages"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    forget_modules()
+    yield root
+    forget_modules()
+
+
+@pytest.fixture
 def site_ports() -> dict[str, int]:
     return {name: free_port() for name in ("admin", "server", "mobile", "agent", "pg")}
 

@@ -83,7 +83,7 @@ def forget_modules(prefixes=("peek_plugin_t", "peek_core_t", "peek_test_events")
         del sys.modules[module]
 
 
-def migration(revision: str, down: str | None, body: str) -> str:
+def migration(revision: str, down: str | None, body: str, down_body: str = "pass") -> str:
     return f'''
 import sqlalchemy as sa
 from alembic import op
@@ -99,5 +99,5 @@ def upgrade():
 
 
 def downgrade():
-    pass
+{textwrap.indent(textwrap.dedent(down_body), "    ")}
 '''

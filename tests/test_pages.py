@@ -15,6 +15,9 @@ def test_admin_dashboard_lists_services_live(configured, site_ports, start_servi
     assert "serif" != page.evaluate("getComputedStyle(document.body).fontFamily")
     assert page.evaluate("typeof htmx") == "object"
 
+    # The noop plugin's panel loads its own partial.
+    assert page.locator("#noop-panel").inner_text(timeout=10000) == "0 noop items"
+
     start_service("client")  # the table refreshes itself, without a reload
     rows.filter(has_text="client").first.wait_for(timeout=15000)
 
@@ -28,9 +31,17 @@ def test_mobile_and_desktop_home_pages(configured, site_ports, start_service, pa
     assert phone.locator("h1").inner_text() == "Peek"
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the mobile page scrolls sideways on a phone"
+    tile = phone.locator("#home-tiles a", has_text="Noop")
+    assert tile.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    tile.click()
+    phone.wait_for_url("**/peek_plugin_noop/")
+    assert phone.locator("#noop-page").inner_text() == "The noop plugin's mobile page."
 
     desktop = page_in(1600, 900)
     desktop.goto(f"http://127.0.0.1:{site_ports['mobile']}/desktop/")
     assert desktop.title() == "Home · Peek Desktop"
     main_width = desktop.evaluate("document.querySelector('main').getBoundingClientRect().width")
-    assert main_width > 1200, "the desktop site uses the width"
+    assert main_width > 1000, "the desktop site uses the width"
+    desktop.locator("#plugin-menu a", has_text="Noop").click()
+    desktop.wait_for_url("**/desktop/peek_plugin_noop/")
+    assert desktop.locator("#noop-page").inner_text() == "The noop plugin's desktop page."

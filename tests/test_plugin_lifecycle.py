@@ -9,18 +9,8 @@ import sqlalchemy
 from peek.config import load_config
 from peek.plugin_api import PluginApiError
 from peek.plugin_system.manager import PluginManager
-from tests.plugin_factory import forget_modules, make_plugin, migration
+from tests.plugin_factory import make_plugin, migration
 from tests.conftest import write_config
-
-
-@pytest.fixture
-def plugin_root(tmp_path, monkeypatch):
-    root = tmp_path / "site-packages"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    forget_modules()
-    yield root
-    forget_modules()
 
 
 def events():
@@ -181,8 +171,10 @@ def test_each_plugin_gets_its_schema_and_a_broken_migration_fails_only_it(
     assert manager.records["peek_plugin_tstore"].state == "started"
     broken = manager.records["peek_core_tbroken"]
     assert broken.state == "failed" and "no_such_table" in broken.error
+    assert broken.error.startswith("migration failed")
     inspector = sqlalchemy.inspect(engine)
-    assert sorted(inspector.get_table_names(schema="pl_tstore")) == ["alembic_version", "thing"]
+    assert sorted(inspector.get_table_names(schema="pl_tstore")) == [
+        "alembic_version", "plugin_setting", "thing"]
     assert [c["name"] for c in inspector.get_columns("thing", schema="pl_tstore")] == ["id", "name"]
     # The failed migration rolled back whole: not even its schema was left behind.
     assert "core_tbroken" not in inspector.get_schema_names()

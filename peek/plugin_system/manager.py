@@ -23,6 +23,9 @@ from peek.plugin_api import SITES_OF_SERVICE, PluginApiError, PluginHook
 from peek.plugin_system.discovery import Discovered, discover
 from peek.plugin_system.manifest import schema_name
 from peek.plugin_system.ordering import start_order
+from peek.plugin_system.pages import (MANIFEST_SLOTS, SLOTS, SlotItem, check_templates,
+                                      manifest_item, url_prefix)
+from peek.plugin_system.settings import PluginSettings
 from peek.plugin_system.storage import upgrade_plugin_schema
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class Platform:
     manager: "PluginManager"
     plugin_name: str
     blueprints: list[tuple[str, Blueprint]] = field(default_factory=list)
+    slot_items: list[tuple[str, SlotItem]] = field(default_factory=list)
 
     @property
     def service(self) -> str:
@@ -87,6 +91,16 @@ class Platform:
                                  "use it from the server or worker hook")
         return self.manager.session_factory
 
+    @property
+    def settings(self) -> PluginSettings:
+        manifest = self.manager.records[self.plugin_name].found.manifest
+        if self.manager.engine is None:
+            raise PluginApiError(f"settings are kept in the database, which the "
+                                 f"{self.service} service has no access to; read them "
+                                 "from the server or worker hook")
+        return PluginSettings(self.plugin_name, self.schema, manifest.settings,
+                              self.manager.engine)
+
     def get_other_plugin_api(self, name: str) -> Any:
         return self.manager.api_of(name, asked_by=self.plugin_name)
 
@@ -95,7 +109,24 @@ class Platform:
         if site not in allowed:
             raise ValueError(f"{self.plugin_name}: the {self.service} service serves "
                              f"{', '.join(allowed) or 'no sites'}, not {site!r}")
+        check_templates(self.plugin_name, blueprint)
         self.blueprints.append((site, blueprint))
+
+    def add_to_slot(self, slot: str, title: str, *, url: str | None = None,
+                    icon: str | None = None, template: str | None = None,
+                    priority: int = 100) -> None:
+        site = SLOTS.get(slot)
+        if site is None:
+            raise ValueError(f"{self.plugin_name}: no slot {slot!r}; slots: {', '.join(SLOTS)}")
+        if site not in SITES_OF_SERVICE[self.service]:
+            raise ValueError(f"{self.plugin_name}: slot {slot!r} is on the {site} site, "
+                             f"which the {self.service} service does not serve")
+        if slot == "admin.dashboard" and not template:
+            raise ValueError(f"{self.plugin_name}: a dashboard panel needs a template")
+        if url is None and template is None:
+            url = url_prefix(self.plugin_name, site) + "/"
+        self.slot_items.append((slot, SlotItem(self.plugin_name, title, url, icon,
+                                               template, priority)))
 
 
 class PluginManager:
@@ -158,8 +189,12 @@ class PluginManager:
         self.order = order
         for name in order:
             record = self.records[name]
-            if not self._blocked(record):
-                self._step(record, "import", self._load_one)
+            if self._blocked(record):
+                continue
+            if (self.migrate and "storage" in record.found.manifest.requires_services
+                    and not self._step(record, "migration", self._migrate)):
+                continue
+            self._step(record, "load", self._load_one)
 
     def start_all(self) -> None:
         for name in self.order:
@@ -186,8 +221,6 @@ class PluginManager:
         upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
 
     def _load_one(self, record: PluginRecord) -> None:
-        if self.migrate and "storage" in record.found.manifest.requires_services:
-            self._migrate(record)
         module = importlib.import_module(record.found.module)
         factory = getattr(module, f"{self.service}_entry_hook", None)
         if factory is None:
@@ -241,6 +274,20 @@ class PluginManager:
         """(plugin name, site, blueprint) of every started plugin."""
         return [(r.name, site, bp) for r in self.records.values()
                 if r.state == STARTED and r.platform for site, bp in r.platform.blueprints]
+
+    def slot_items(self, slot: str) -> list[SlotItem]:
+        """What the started plugins put in ``slot``, in render order.  A plugin's
+        manifest item shows only once it serves a page on that site."""
+        items = []
+        for record in self.records.values():
+            if record.state != STARTED or record.platform is None:
+                continue
+            items += [item for name, item in record.platform.slot_items if name == slot]
+            sites = {site for site, _ in record.platform.blueprints}
+            site = SLOTS[slot]
+            if MANIFEST_SLOTS.get(site) == slot and site in sites:
+                items.append(manifest_item(record.found.manifest, site))
+        return sorted(items, key=lambda item: item.sort_key)
 
     def states(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.records.values()]

@@ -10,12 +10,17 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from peek.plugin_system.settings import Setting, read_declarations
+
 MANIFEST = "plugin_package.json"
 NAME_RE = re.compile(r"^peek_(plugin|core)_[a-z][a-z0-9_]*$")
 PYTHON_SERVICES = ("server", "client", "agent", "worker")
 ALL_SERVICES = (*PYTHON_SERVICES, "storage", "admin", "mobile", "desktop")
 #: Parts served by a Python service: a plugin naming one needs that service too.
 NEEDS = {"storage": "server", "admin": "server", "mobile": "client", "desktop": "client"}
+SITES = ("admin", "mobile", "desktop")
+#: Keys of a site's section that place the plugin on the site's pages, and their types.
+SITE_KEYS = {"title": str, "icon": str, "priority": int}
 
 
 class ManifestError(ValueError):
@@ -31,6 +36,7 @@ class Manifest:
     requires_services: tuple[str, ...]
     requires_plugins: tuple[str, ...]
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Setting] = field(default_factory=dict)
 
     def runs_on(self, service: str) -> bool:
         return service in self.requires_services
@@ -50,8 +56,8 @@ def _field(path: Path, data: dict, dotted: str, kind: type, required: bool = Tru
                 raise ManifestError(f"{path}: field '{dotted}' is missing")
             return None
         node = node[part]
-    if not isinstance(node, kind):
-        names = {str: "a string", list: "a list", dict: "an object"}
+    if not isinstance(node, kind) or (kind is int and isinstance(node, bool)):
+        names = {str: "a string", list: "a list", dict: "an object", int: "an integer"}
         raise ManifestError(f"{path}: field '{dotted}' must be {names[kind]}, "
                             f"not {json.dumps(node)}")
     return node
@@ -100,6 +106,19 @@ def read_manifest(path: Path, expected_name: str | None = None) -> Manifest:
     for service in services:
         section = _field(path, data, service, dict, required=False)
         sections[service] = section or {}
+    for site in SITES:
+        for key, kind in SITE_KEYS.items():
+            if site in services:
+                _field(path, data, f"{site}.{key}", kind, required=False)
+    settings = {}
+    if "settings" in data:
+        if "storage" not in services:
+            raise ManifestError(f"{path}: field 'settings' needs 'storage' in "
+                                "'requiresServices': settings are kept in the plugin's schema")
+        try:
+            settings = read_declarations(path, data["settings"])
+        except ValueError as e:
+            raise ManifestError(str(e)) from None
     return Manifest(path=path, title=title, package_name=name, version=version,
                     requires_services=tuple(services), requires_plugins=tuple(plugins),
-                    sections=sections)
+                    sections=sections, settings=settings)

@@ -1,9 +1,11 @@
 """A plugin's own PostgreSQL schema and its Alembic migrations.
 
 A plugin keeps its revisions in ``<package>/_private/migrations/versions/``;
-the platform runs them with the version table inside the plugin's schema and
+the platform runs them through one shared Alembic environment
+(``alembic_env/``) with the version table inside the plugin's schema and
 ``search_path`` set to it, all in one transaction: a failing revision leaves
-the schema as it was.
+the schema as it was.  Beside the plugin's tables the platform keeps the
+plugin's settings table (``plugin_setting``) in the same schema.
 """
 
 from __future__ import annotations
@@ -12,36 +14,92 @@ import logging
 from pathlib import Path
 
 import sqlalchemy
+from alembic import command
 from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
 
+ENV_DIR = Path(__file__).with_name("alembic_env")
+SETTINGS_TABLE = "plugin_setting"
+#: Tables in a plugin's schema that belong to the platform, not the plugin's models.
+PLATFORM_TABLES = frozenset({"alembic_version", SETTINGS_TABLE})
 
-def migrations_dir(package_dir: Path) -> Path:
-    return package_dir / "_private" / "migrations"
+
+def versions_dir(package_dir: Path) -> Path:
+    return package_dir / "_private" / "migrations" / "versions"
 
 
-def upgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str, package_dir: Path) -> str | None:
-    """Bring ``schema`` to the plugin's newest revision; return that revision."""
-    location = migrations_dir(package_dir)
+def _config(package_dir: Path, **attributes) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(ENV_DIR))
+    config.set_main_option("version_locations", str(versions_dir(package_dir)))
+    config.set_main_option("path_separator", "os")
+    config.attributes.update(attributes)
+    return config
+
+
+def heads(package_dir: Path) -> tuple[str, ...]:
+    """The newest revisions a version of a plugin ships (none without migrations)."""
+    if not versions_dir(package_dir).is_dir():
+        return ()
+    return tuple(ScriptDirectory.from_config(_config(package_dir)).get_heads())
+
+
+def _create_schema(conn: sqlalchemy.Connection, schema: str) -> None:
+    conn.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    conn.execute(sqlalchemy.text(
+        f'CREATE TABLE IF NOT EXISTS "{schema}".{SETTINGS_TABLE} ('
+        " name varchar(100) PRIMARY KEY, value jsonb NOT NULL,"
+        " updated_at timestamptz NOT NULL DEFAULT now())"))
+
+
+def upgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str,
+                          package_dir: Path) -> tuple[str, ...]:
+    """Bring ``schema`` to the plugin's newest revisions; return them."""
     with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        if not (location / "versions").is_dir():
-            return None
-        conn.execute(sqlalchemy.text(f'SET LOCAL search_path TO "{schema}", public'))
-        config = Config()
-        config.set_main_option("script_location", str(location))
-        script = ScriptDirectory(str(location))
+        _create_schema(conn, schema)
+        if versions_dir(package_dir).is_dir():
+            command.upgrade(_config(package_dir, connection=conn, schema=schema), "heads")
+    revisions = heads(package_dir)
+    log.info("Schema %s is at revision %s", schema, ", ".join(revisions) or "(none)")
+    return revisions
 
-        def upgrade(revision, context):
-            return script._upgrade_revs("head", revision)
 
-        with EnvironmentContext(config, script, fn=upgrade, destination_rev="head") as env:
-            env.configure(connection=conn, version_table_schema=schema,
-                          transactional_ddl=True)
-            env.run_migrations()
-        head = script.get_current_head()
-    log.info("Schema %s is at revision %s", schema, head)
-    return head
+def downgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str, package_dir: Path,
+                            target: tuple[str, ...]) -> None:
+    """Take ``schema`` back to revisions ``target`` (``()`` is the empty schema)
+    with the downgrades of the version at ``package_dir``, in one transaction."""
+    if not versions_dir(package_dir).is_dir():
+        return
+    with engine.begin() as conn:
+        config = _config(package_dir, connection=conn, schema=schema)
+        for revision in target or ("base",):
+            command.downgrade(config, revision)
+    log.info("Schema %s is back at revision %s", schema, ", ".join(target) or "(none)")
+
+
+def autogenerate_revision(engine: sqlalchemy.Engine, schema: str, package_dir: Path,
+                          metadata: sqlalchemy.MetaData, message: str) -> Path | None:
+    """Write a revision turning the migrated schema into ``metadata``; None
+    when they already match."""
+    upgrade_plugin_schema(engine, schema, package_dir)
+    versions_dir(package_dir).mkdir(parents=True, exist_ok=True)
+    with engine.begin() as conn:
+        config = _config(package_dir, connection=conn, schema=schema, metadata=metadata)
+        empty: list[bool] = []
+
+        def skip_empty(context, revision, directives):
+            if directives[0].upgrade_ops.is_empty():
+                empty.append(True)
+                directives[:] = []
+
+        script = command.revision(config, message=message, autogenerate=True,
+                                  process_revision_directives=skip_empty)
+    return None if empty or script is None else Path(script.path)
+
+
+def drop_plugin_schema(engine: sqlalchemy.Engine, schema: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    log.warning("Dropped schema %s and all its data", schema)

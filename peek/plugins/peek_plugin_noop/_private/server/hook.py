@@ -19,11 +19,22 @@ class NoopApi:
 class ServerHook(LoggingHook):
     def load(self) -> None:
         super().load()
-        admin = Blueprint("admin", __name__, template_folder="../../templates")
-        admin.add_url_rule("/", "index", lambda: render_template(
-            "peek_plugin_noop/admin.html", count=self.public_api.item_count()))
-        self.platform.add_blueprint(admin, "admin")
         self._api = NoopApi(self.platform.db_session)
+        admin = Blueprint("admin", __name__, template_folder="../../templates")
+        admin.add_url_rule("/", "index", self._index)
+        admin.add_url_rule("/panel", "panel", self._panel)
+        self.platform.add_blueprint(admin, "admin")
+        self.platform.add_to_slot("admin.dashboard", "Noop",
+                                  template="peek_plugin_noop/dashboard_panel.html",
+                                  priority=900)
+
+    def _index(self) -> str:
+        settings = self.platform.settings.all()
+        return render_template("peek_plugin_noop/admin.html", settings=settings,
+                               count=self._api.item_count())
+
+    def _panel(self) -> str:
+        return render_template("peek_plugin_noop/_panel.html", count=self._api.item_count())
 
     @property
     def public_api(self) -> NoopApi:
