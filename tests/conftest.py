@@ -91,12 +91,18 @@ def dask_scheduler() -> Iterator[str]:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch) -> Path:
+def home(tmp_path: Path, monkeypatch) -> Iterator[Path]:
     """An empty PEEK_HOME for one test."""
     path = tmp_path / "peek-home"
     path.mkdir()
     monkeypatch.setenv("PEEK_HOME", str(path))
-    return path
+    # Discovery puts the home's installed plugins on sys.path: keep that, and
+    # the test plugins imported from there, to this test.
+    from tests.plugin_factory import forget_modules
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield path
+    forget_modules()
 
 
 @pytest.fixture

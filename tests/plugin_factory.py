@@ -101,3 +101,80 @@ def upgrade():
 def downgrade():
 {textwrap.indent(textwrap.dedent(down_body), "    ")}
 '''
+
+
+def write_plugin_source(root: Path, name: str, version: str = "1.0.0", *,
+                        services=("server",), requires=(), migrations=None,
+                        init_code: str = "", manifest_extra: dict | None = None) -> Path:
+    """A plugin's source tree (not importable from the tests), for packaging."""
+    package = root / name
+    package.mkdir(parents=True)
+    hooks = "".join(f"\n\ndef {s}_entry_hook():\n    return Hook\n"
+                    for s in services if s in ("server", "client", "agent", "worker"))
+    (package / "__init__.py").write_text(
+        f"from peek.plugin_api import PluginHook\n{textwrap.dedent(init_code)}\n\n"
+        f"class Hook(PluginHook):\n    pass\n{hooks}")
+    (package / "plugin_package.json").write_text(json.dumps({
+        "plugin": {"title": name, "packageName": name, "version": version},
+        "requiresServices": list(services), "requiresPlugins": list(requires),
+        **(manifest_extra or {})}))
+    if migrations:
+        versions = package / "_private" / "migrations" / "versions"
+        versions.mkdir(parents=True)
+        for filename, code in migrations.items():
+            (versions / filename).write_text(textwrap.dedent(code))
+    return package
+
+
+def _files(package: Path) -> list[tuple[str, bytes]]:
+    return [(str(p.relative_to(package.parent)), p.read_bytes())
+            for p in sorted(package.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+
+
+def build_wheel(package: Path, version: str, out: Path, requires_dist=()) -> Path:
+    """A wheel as a build backend makes it: the package plus its .dist-info."""
+    import zipfile
+
+    name = package.name
+    path = out / f"{name}-{version}-py3-none-any.whl"
+    dist = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires_dist)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for arcname, data in _files(package):
+            wheel.writestr(arcname, data)
+        wheel.writestr(f"{dist}/METADATA", metadata)
+        wheel.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n")
+        wheel.writestr(f"{dist}/entry_points.txt", f"[peek.plugins]\n{name} = {name}\n")
+    return path
+
+
+def build_sdist(package: Path, version: str, out: Path) -> Path:
+    """An sdist with a src/ layout."""
+    import io
+    import tarfile
+
+    name = package.name
+    top = f"{name}-{version}"
+    path = out / f"{top}.tar.gz"
+    members = [(f"{top}/PKG-INFO", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()),
+               (f"{top}/setup.cfg", f"[metadata]\nname = {name}\nversion = {version}\n".encode()),
+               *((f"{top}/src/{arcname}", data) for arcname, data in _files(package))]
+    with tarfile.open(path, "w:gz") as tar:
+        for arcname, data in members:
+            info = tarfile.TarInfo(arcname)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def build_source_zip(package: Path, out: Path, top: str = "project") -> Path:
+    """A zip of a plugin's source tree, one folder deep."""
+    import zipfile
+
+    path = out / f"{package.name}-source.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{top}/README.md", "a plugin\n")
+        for arcname, data in _files(package):
+            archive.writestr(f"{top}/{arcname}", data)
+    return path

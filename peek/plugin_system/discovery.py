@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from peek.config import peek_home
 from peek.plugin_system.manifest import MANIFEST, Manifest, ManifestError, read_manifest
+from peek.plugin_system.packages import active_dir, add_to_sys_path
 
 GROUP = "peek.plugins"
 
@@ -31,12 +33,14 @@ def _package_dir(module: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def discover() -> dict[str, Discovered]:
-    """Every installed plugin by name, with its manifest or why it has none.
+def discover(home: Path | None = None) -> dict[str, Discovered]:
+    """Every installed plugin by name, with its manifest or why it has none:
+    those in Peek's Python environment and those Peek installed in ``home``.
 
     Finding a plugin imports nothing of it: the manifest is read from the
     package's directory, so a plugin whose code is broken is still listed.
     """
+    add_to_sys_path(home or peek_home())
     found: dict[str, Discovered] = {}
     for ep in entry_points(group=GROUP):
         package_dir = _package_dir(ep.value)
@@ -52,6 +56,16 @@ def discover() -> dict[str, Discovered]:
             continue
         found[ep.name] = Discovered(ep.name, ep.value, package_dir, manifest)
     return found
+
+
+def origin(found: Discovered, home: Path) -> str | None:
+    """None for a plugin Peek installed (and may replace or remove), else
+    where it comes from."""
+    if found.module.startswith("peek.plugins."):
+        return "bundled with Peek"
+    if found.package_dir is not None and found.package_dir.parent == active_dir(home):
+        return None
+    return "installed in Peek's Python environment (with pip)"
 
 
 def bundled() -> list[str]:

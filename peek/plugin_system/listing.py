@@ -30,7 +30,7 @@ def plugin_list(server: ServiceConfig) -> tuple[list[dict[str, Any]], bool]:
     running = fetch_running_states(server)
     enabled = set(running["enabled"] if running else server.get("plugin.enabled"))
     entries = []
-    for name, found in sorted(discover().items()):
+    for name, found in sorted(discover(server.home.parent).items()):
         manifest = found.manifest
         services = list(manifest.requires_services) if manifest else []
         states: dict[str, Any] = {}

@@ -147,7 +147,8 @@ class PluginManager:
 
     def discover(self) -> None:
         enabled = self.enabled
-        self.records = {name: PluginRecord(found) for name, found in sorted(discover().items())}
+        found = discover(self.config.home.parent)
+        self.records = {name: PluginRecord(found[name]) for name in sorted(found)}
         for name in sorted(enabled - set(self.records)):
             log.error("Plugin %s is enabled in %s but not installed", name, self.config.path)
         for record in self.records.values():

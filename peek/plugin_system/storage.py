@@ -16,6 +16,7 @@ from pathlib import Path
 import sqlalchemy
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
@@ -66,17 +67,27 @@ def upgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str,
     return revisions
 
 
-def downgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str, package_dir: Path,
-                            target: tuple[str, ...]) -> None:
-    """Take ``schema`` back to revisions ``target`` (``()`` is the empty schema)
-    with the downgrades of the version at ``package_dir``, in one transaction."""
+def _known_revisions(package_dir: Path) -> set[str]:
     if not versions_dir(package_dir).is_dir():
-        return
+        return set()
+    script = ScriptDirectory.from_config(_config(package_dir))
+    return {revision.revision for revision in script.walk_revisions()}
+
+
+def downgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str, package_dir: Path,
+                            target_dir: Path) -> bool:
+    """Take ``schema`` back to the newest revisions of the plugin version at
+    ``target_dir``, with the downgrades of the version at ``package_dir``, in
+    one transaction; False when the schema holds nothing newer."""
     with engine.begin() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table_schema": schema})
+        if set(context.get_current_heads()) <= _known_revisions(target_dir):
+            return False
         config = _config(package_dir, connection=conn, schema=schema)
-        for revision in target or ("base",):
+        for revision in heads(target_dir) or ("base",):
             command.downgrade(config, revision)
-    log.info("Schema %s is back at revision %s", schema, ", ".join(target) or "(none)")
+    log.info("Schema %s is back at revision %s", schema, ", ".join(heads(target_dir)) or "(none)")
+    return True
 
 
 def autogenerate_revision(engine: sqlalchemy.Engine, schema: str, package_dir: Path,
