@@ -16,7 +16,9 @@ from typing import Any, Callable, Protocol
 from flask import Blueprint
 from sqlalchemy.orm import Session
 
-__all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SITES_OF_SERVICE"]
+from peek.plugin_system.settings import PluginSettings, SettingError
+
+__all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SettingError", "SITES_OF_SERVICE"]
 
 #: The sites whose pages a plugin can add, by the service that serves them.
 SITES_OF_SERVICE: dict[str, tuple[str, ...]] = {
@@ -51,9 +53,22 @@ class PluginPlatform(Protocol):
     def schema(self) -> str:
         """The plugin's own PostgreSQL schema (``pl_<name>`` / ``core_<name>``)."""
 
+    @property
+    def settings(self) -> PluginSettings:
+        """The plugin's declared settings: ``get``, ``set``, ``reset``, ``all``
+        (server and worker only)."""
+
     def add_blueprint(self, blueprint: Blueprint, site: str) -> None:
         """Serve ``blueprint`` on ``site`` (admin, mobile or desktop) under
-        ``/<plugin_name>/`` (``/desktop/<plugin_name>/`` on the desktop site)."""
+        ``/<plugin_name>/`` (``/desktop/<plugin_name>/`` on the desktop site).
+        Its templates must all be in ``templates/<plugin_name>/``."""
+
+    def add_to_slot(self, slot: str, title: str, *, url: str | None = None,
+                    icon: str | None = None, template: str | None = None,
+                    priority: int = 100) -> None:
+        """Put an entry in a slot of a platform page: ``admin.menu``,
+        ``admin.dashboard`` (needs ``template``), ``mobile.home`` or
+        ``desktop.home``.  Lower priorities render first."""
 
 
 class PluginHook:
