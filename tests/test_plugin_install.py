@@ -112,15 +112,18 @@ def test_install_upgrade_rollback_and_uninstall_a_wheel(
     assert "thing" in tables(engine)
 
 
-def test_sdist_and_source_zip_install_and_uninstall_drops_data_when_asked(
+def test_source_zip_and_sdist_install_roll_back_and_uninstall_dropping_data(
         tmp_path, configured, engine):
     home = configured
     cli_ok("plugin", "install", str(package(tmp_path, "1.0.0", V1, kind="zip")), home=home)
     assert listed(home)[NAME]["version"] == "1.0.0"
-    cli_ok("plugin", "install", str(package(tmp_path, "1.1.0", V1, kind="sdist")), home=home)
+    cli_ok("plugin", "install", str(package(tmp_path, "1.1.0", V2, kind="sdist")), home=home)
     assert listed(home)[NAME]["version"] == "1.1.0"
     cli_ok("db", "upgrade", home=home)
-    assert "thing" in tables(engine)
+    assert tables(engine) == ["alembic_version", "extra", "plugin_setting", "thing"]
+    cli_ok("plugin", "rollback", NAME, "--yes", home=home)
+    assert listed(home)[NAME]["version"] == "1.0.0"
+    assert tables(engine) == ["alembic_version", "plugin_setting", "thing"]
 
     out = cli_ok("plugin", "uninstall", NAME, "--drop-data", "--yes", home=home)
     assert "its data was dropped" in out
