@@ -58,11 +58,13 @@ def _create_schema(conn: sqlalchemy.Connection, schema: str) -> None:
 def upgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str,
                           package_dir: Path) -> tuple[str, ...]:
     """Bring ``schema`` to the plugin's newest revisions; return them."""
+    revisions = heads(package_dir)
     with engine.begin() as conn:
         _create_schema(conn, schema)
-        if versions_dir(package_dir).is_dir():
-            command.upgrade(_config(package_dir, connection=conn, schema=schema), "heads")
-    revisions = heads(package_dir)
+        context = MigrationContext.configure(conn, opts={"version_table_schema": schema})
+        if set(context.get_current_heads()) == set(revisions):
+            return revisions  # the usual start: nothing to run
+        command.upgrade(_config(package_dir, connection=conn, schema=schema), "heads")
     log.info("Schema %s is at revision %s", schema, ", ".join(revisions) or "(none)")
     return revisions
 
