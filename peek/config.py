@@ -16,7 +16,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from peek.services import AGENT, CLIENT, SERVER, SERVICES, WORKER
 

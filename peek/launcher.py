@@ -84,7 +84,7 @@ class Launcher:
 
     def start(self) -> dict:
         server = self._spawn(SERVER)
-        server_health = self._wait_healthy(server, START_TIMEOUT_S)
+        self._wait_healthy(server, START_TIMEOUT_S)
         peers = [self._spawn(CLIENT), self._spawn(AGENT)]
         for child in peers:
             self._wait_healthy(child, START_TIMEOUT_S)

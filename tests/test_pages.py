@@ -1,7 +1,5 @@
 """The sites' pages in a real browser (headless Chromium)."""
 
-from tests.conftest import wait_for
-
 
 def test_admin_dashboard_lists_services_live(configured, site_ports, start_service, page_in):
     start_service("server")

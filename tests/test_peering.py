@@ -9,7 +9,7 @@ import simple_websocket
 
 from peek.config import load_config
 from peek.peering.backoff import reconnect_delay
-from tests.conftest import wait_for, write_config
+from tests.conftest import wait_for
 
 
 def server_health(ports):
