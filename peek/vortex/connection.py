@@ -1,0 +1,90 @@
+"""One websocket with a bounded outgoing queue and a writer thread of its own.
+
+Whoever sends (an observable's fan-out, an action's answer) only puts the
+frame in the queue and goes on: a slow or dead peer can never block the
+sender, and when its queue is full it is dropped (closed, logged) instead of
+growing memory without bound.  The peer reconnects and resyncs.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+_CLOSE = object()
+
+
+class Connection:
+    def __init__(self, ws: Any, name: str, max_queue: int,
+                 on_close: Callable[["Connection"], None] | None = None):
+        self.ws = ws
+        self.name = name
+        self.closed = threading.Event()
+        self.close_reason: str | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._on_close = on_close
+        self._writer = threading.Thread(target=self._write, name=f"send {name}", daemon=True)
+        self._writer.start()
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not yet sent."""
+        return self._queue.qsize()
+
+    def send(self, frame: str | bytes) -> bool:
+        """Queue ``frame``; False (and the connection dropped) if the peer is
+        too far behind, or already closed."""
+        if self.closed.is_set():
+            return False
+        try:
+            self._queue.put_nowait(frame)
+            return True
+        except queue.Full:
+            self.close(f"too slow: {self._queue.maxsize} frames waiting to be sent",
+                       force=True)
+            return False
+
+    def close(self, reason: str | None = None, force: bool = False) -> None:
+        """Stop sending and close the websocket, without ever blocking the
+        caller; ``force`` cuts the socket first (a peer that stopped reading
+        would block even the closing handshake).  Safe from any thread."""
+        if self.closed.is_set():
+            return
+        self.close_reason = reason
+        self.closed.set()
+        if reason:
+            log.warning("Dropped %s: %s", self.name, reason)
+        try:
+            self._queue.put_nowait(_CLOSE)  # wakes the writer if it waits for frames
+        except queue.Full:
+            pass
+        if force:
+            try:
+                self.ws.sock.shutdown(socket.SHUT_RDWR)
+            except (AttributeError, OSError):
+                pass
+        threading.Thread(target=self._close_socket, name=f"close {self.name}",
+                         daemon=True).start()
+        if self._on_close is not None:
+            self._on_close(self)
+
+    def _close_socket(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:  # already closing or broken: nothing left to close
+            pass
+
+    def _write(self) -> None:
+        while not self.closed.is_set():
+            frame = self._queue.get()
+            if frame is _CLOSE:
+                break
+            try:
+                self.ws.send(frame)
+            except Exception as e:  # the peer went away mid-send
+                self.close(f"send failed: {type(e).__name__}: {e}", force=True)
