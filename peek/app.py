@@ -44,7 +44,8 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
         SECRET_KEY=hashlib.sha256(f"{site}:{secret}".encode()).hexdigest(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SOCK_SERVER_OPTIONS={"ping_interval": 25},
+        SOCK_SERVER_OPTIONS={"ping_interval": 25,
+                             "max_message_size": runtime.config.get("vortex.maxFrameBytes")},
     )
     if runtime.database_url:
         app.config["SQLALCHEMY_DATABASE_URI"] = runtime.database_url

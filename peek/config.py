@@ -101,6 +101,8 @@ KEYS: tuple[Key, ...] = (
     Key("server.port", int, 8011, WEB, "Server's service-to-service port"),
     Key("server.secret", str, _generated_secret, WEB,
         "Shared secret of the service-to-service connections"),
+    Key("vortex.maxFrameBytes", int, 4 * 2**20, WEB,
+        "Largest websocket frame accepted; a bigger one closes that connection"),
     Key("dask.schedulerAddress", str, None, DB,
         "Dask scheduler; absent means the server starts a LocalCluster"),
     Key("dask.localWorkers", int, 2, (SERVER,), "Worker processes of the LocalCluster"),

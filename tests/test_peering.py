@@ -83,3 +83,44 @@ def test_reconnect_delays_grow_with_jitter_up_to_a_cap():
     # Peers that failed together spread out instead of returning together.
     together = {round(reconnect_delay(5, rng=rng), 3) for _ in range(50)}
     assert len(together) > 40 and min(together) >= 8 and max(together) <= 16
+
+
+def linked_peer(port, name):
+    ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/peer")
+    ws.send(json.dumps({"type": "hello", "service": "client", "name": name,
+                        "version": "test", "secret": "test-secret"}))
+    assert json.loads(ws.receive(timeout=5))["type"] == "welcome"
+    return ws
+
+
+def test_oversize_and_malformed_frames_close_only_that_link(configured, site_ports,
+                                                           start_service, caplog):
+    config = load_config("server")
+    config.set("vortex.maxFrameBytes", 1000)
+    config.save()
+    start_service("server")
+    caplog.set_level(logging.WARNING)
+    steady = linked_peer(site_ports["server"], "steady")
+    big = linked_peer(site_ports["server"], "big")
+    garbled = linked_peer(site_ports["server"], "garbled")
+    wait_for(lambda: len(server_health(site_ports)["connections"]["clients"]) == 3,
+             what="three links")
+
+    big.send("x" * 2000)
+    try:
+        big.receive(timeout=5)
+        closed = None
+    except simple_websocket.ConnectionClosed as e:
+        closed = e.reason
+    assert closed == 1009  # message too big
+    garbled.send("{not json")
+    reply = json.loads(garbled.receive(timeout=5))
+    assert reply["type"] == "error" and "not JSON" in reply["error"]
+
+    names = lambda: sorted(c["name"] for c in server_health(site_ports)["connections"]["clients"])  # noqa: E731
+    wait_for(lambda: names() == ["steady"], what="only the bad links to close")
+    steady.send(json.dumps({"type": "ping"}))
+    assert json.loads(steady.receive(timeout=5))["type"] == "pong"
+    assert any("big sent a frame over vortex.maxFrameBytes (1000 bytes)" in r.getMessage()
+               for r in caplog.records)
+    steady.close()

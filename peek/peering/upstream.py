@@ -76,7 +76,8 @@ class UpstreamLink:
             self._stop.wait(delay)
 
     def _session(self) -> None:
-        self._ws = ws = simple_websocket.Client.connect(self.url)
+        self._ws = ws = simple_websocket.Client.connect(
+            self.url, max_message_size=self.config.get("vortex.maxFrameBytes"))
         try:
             ws.send(protocol.encode("hello", service=self.config.service, name=self.name,
                                     version=__version__,

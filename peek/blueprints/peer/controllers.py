@@ -60,8 +60,13 @@ def peer_link(ws) -> None:
                 ws.send(protocol.encode("pong"))
     except protocol.ProtocolError as e:
         log.warning("%s service %s: %s; closing its link", peer.service, peer.name, e)
+        ws.send(protocol.encode("error", error=str(e)))
     except ConnectionClosed:
-        pass
+        # simple_websocket closed it with 1009 itself; its frame counter says why.
+        if getattr(ws, "incoming_message_len", 0) > runtime.config.get("vortex.maxFrameBytes"):
+            log.warning("%s service %s sent a frame over vortex.maxFrameBytes (%s bytes); "
+                        "closed its link", peer.service, peer.name,
+                        runtime.config.get("vortex.maxFrameBytes"))
     finally:
         runtime.peers.remove(peer)
         log.info("%s service %s disconnected", peer.service, peer.name)
