@@ -123,3 +123,17 @@ def test_an_orm_row_travels_as_a_tuple(database_url):
     (back,) = decode(frame)
     assert type(back) is Gadget
     assert (back.id, back.name, back.made) == (7, "sprocket", datetime.date(2026, 1, 2))
+
+
+def test_a_plugin_tuple_name_starts_with_the_plugin_package_bundled_or_not():
+    from peek.vortex.tuples import _TupleMeta
+
+    def declare(module, tag):
+        return _TupleMeta("Thing", (Tuple,), {"__module__": module,
+                                              "__qualname__": f"Thing{len(module)}"}, tag=tag)
+
+    assert declare("peek.plugins.peek_plugin_tbundled._private.tuples",
+                   "peek_plugin_tbundled.Thing")
+    assert declare("peek_core_tinstalled.tuples", "peek_core_tinstalled.Thing")
+    with pytest.raises(TupleError, match="must start with 'peek_plugin_tbundled.'"):
+        declare("peek.plugins.peek_plugin_tbundled.tuples", "peek.Thing")

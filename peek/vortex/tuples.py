@@ -6,8 +6,8 @@ A tuple class subclasses :class:`Tuple` and names its globally unique type::
         string1: str
         int1: int = 0
 
-The type name starts with the top-level package of the module declaring the
-class (a plugin's tuples start with the plugin's package name).  Encoded, a
+The type name starts with the package of the plugin declaring the class
+(outside plugins: the top-level package of its module).  Encoded, a
 tuple is a JSON object carrying its type name in ``_tt``; decoding rebuilds
 the same class, nested tuples, lists and dicts of them, dates (with their
 time zone) and enums included, and checks every field's type.  An unknown
@@ -56,10 +56,17 @@ class Tuple(msgspec.Struct, metaclass=_TupleMeta, tag_field=TYPE_FIELD, kw_only=
     """Base of every tuple.  Instances are compared by value."""
 
 
+def _owner(module: str) -> str:
+    """The plugin package a module belongs to (bundled plugins live inside
+    ``peek.plugins``), else its top-level package."""
+    parts = module.split(".")
+    return next((p for p in parts if p.startswith(("peek_plugin_", "peek_core_"))), parts[0])
+
+
 def _register(cls: type[Tuple]) -> None:
     global _decoder
     name = cls.__struct_config__.tag
-    owner = getattr(cls, "__orm_class__", cls).__module__.split(".")[0]
+    owner = _owner(getattr(cls, "__orm_class__", cls).__module__)
     if not isinstance(name, str) or name == cls.__name__:
         raise TupleError(f"tuple {cls.__qualname__} needs a type name: declare it as "
                          f"class {cls.__name__}(Tuple, tag=\"{owner}.{cls.__name__}\")")
