@@ -79,6 +79,18 @@ def database_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
     admin.close()
 
 
+@pytest.fixture
+def engine(database_url: str):
+    """A SQLAlchemy engine on the test's database."""
+    import sqlalchemy
+
+    from peek.storage.database import sqlalchemy_url
+
+    engine = sqlalchemy.create_engine(sqlalchemy_url(database_url))
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def dask_scheduler() -> Iterator[str]:
     """A real Dask LocalCluster with one worker process, shared by the tests."""

@@ -178,3 +178,17 @@ def build_source_zip(package: Path, out: Path, top: str = "project") -> Path:
         for arcname, data in _files(package):
             archive.writestr(f"{top}/{arcname}", data)
     return path
+
+
+def manager_for(home: Path, enabled: list[str], service: str = "server", engine=None):
+    """A PluginManager of ``service`` with ``enabled``, loaded and started (and,
+    given an engine, migrating)."""
+    from peek.config import load_config
+    from peek.plugin_system.manager import PluginManager
+    from tests.conftest import write_config
+
+    write_config(home, service, {"plugin": {"enabled": enabled}})
+    manager = PluginManager(load_config(service), engine=engine, migrate=engine is not None)
+    manager.load_all()
+    manager.start_all()
+    return manager

@@ -60,13 +60,6 @@ def package(tmp_path, version, migrations=None, kind="wheel", **options):
     return build_sdist(pkg, version, out) if kind == "sdist" else build_source_zip(pkg, out)
 
 
-@pytest.fixture
-def engine(configured, database_url):
-    engine = sqlalchemy.create_engine(database_url.replace("postgresql:", "postgresql+psycopg2:"))
-    yield engine
-    engine.dispose()
-
-
 def tables(engine, schema="pl_tinst"):
     return sorted(sqlalchemy.inspect(engine).get_table_names(schema=schema))
 

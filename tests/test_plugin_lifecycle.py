@@ -6,23 +6,12 @@ import sys
 import pytest
 import sqlalchemy
 
-from peek.config import load_config
 from peek.plugin_api import PluginApiError
-from peek.plugin_system.manager import PluginManager
-from tests.plugin_factory import make_plugin, migration
-from tests.conftest import write_config
+from tests.plugin_factory import make_plugin, manager_for, migration
 
 
 def events():
     return sys.modules["peek_test_events"].EVENTS
-
-
-def manager_for(home, enabled, service="server", engine=None):
-    write_config(home, service, {"plugin": {"enabled": enabled}})
-    manager = PluginManager(load_config(service), engine=engine, migrate=engine is not None)
-    manager.load_all()
-    manager.start_all()
-    return manager
 
 
 def states(manager):
@@ -158,8 +147,7 @@ def test_plugins_use_each_others_api(home, plugin_root):
 
 
 def test_each_plugin_gets_its_schema_and_a_broken_migration_fails_only_it(
-        home, plugin_root, database_url):
-    engine = sqlalchemy.create_engine(database_url.replace("postgresql:", "postgresql+psycopg2:"))
+        home, plugin_root, engine):
     make_plugin(plugin_root, "peek_plugin_tstore", services=["server", "storage"], migrations={
         "0001_a.py": migration("0001", None, 'op.create_table("thing", sa.Column("id", sa.Integer, primary_key=True))'),
         "0002_b.py": migration("0002", "0001", 'op.add_column("thing", sa.Column("name", sa.String))'),
@@ -182,4 +170,3 @@ def test_each_plugin_gets_its_schema_and_a_broken_migration_fails_only_it(
         version = conn.execute(sqlalchemy.text("SELECT version_num FROM pl_tstore.alembic_version")).scalar()
     assert version == "0002"
     manager.stop_all()
-    engine.dispose()

@@ -3,12 +3,9 @@
 import pytest
 import sqlalchemy
 
-from peek.config import load_config
 from peek.plugin_api import PluginApiError
-from peek.plugin_system.manager import PluginManager
 from peek.plugin_system.settings import SettingError
-from tests.conftest import write_config
-from tests.plugin_factory import make_plugin
+from tests.plugin_factory import make_plugin, manager_for
 
 SETTINGS = {
     "greeting": {"type": "string", "default": "hi", "title": "Greeting"},
@@ -23,24 +20,9 @@ def manifest(name, services=("server", "storage"), settings=SETTINGS):
             "requiresServices": list(services), "settings": settings}
 
 
-def started(home, name, engine, service="server"):
-    write_config(home, service, {"plugin": {"enabled": [name]}})
-    manager = PluginManager(load_config(service), engine=engine, migrate=engine is not None)
-    manager.load_all()
-    manager.start_all()
-    return manager
-
-
-@pytest.fixture
-def engine(database_url):
-    engine = sqlalchemy.create_engine(database_url.replace("postgresql:", "postgresql+psycopg2:"))
-    yield engine
-    engine.dispose()
-
-
 def test_settings_have_defaults_keep_their_type_and_survive_a_restart(home, plugin_root, engine):
     make_plugin(plugin_root, "peek_plugin_tset", manifest=manifest("peek_plugin_tset"))
-    manager = started(home, "peek_plugin_tset", engine)
+    manager = manager_for(home, ["peek_plugin_tset"], engine=engine)
     settings = manager.records["peek_plugin_tset"].platform.settings
     assert settings.all() == {"greeting": "hi", "retries": 3, "verbose": False, "api_key": ""}
 
@@ -50,7 +32,7 @@ def test_settings_have_defaults_keep_their_type_and_survive_a_restart(home, plug
     settings.set("api_key", "s3cret")
     manager.stop_all()
 
-    again = started(home, "peek_plugin_tset", engine)
+    again = manager_for(home, ["peek_plugin_tset"], engine=engine)
     settings = again.records["peek_plugin_tset"].platform.settings
     assert settings.get("retries") == 7 and settings.get("verbose") is True
     assert settings.all() == {"greeting": "hello", "retries": 7, "verbose": True,
@@ -66,7 +48,7 @@ def test_settings_have_defaults_keep_their_type_and_survive_a_restart(home, plug
 
 def test_wrong_values_and_unknown_names_are_refused_and_change_nothing(home, plugin_root, engine):
     make_plugin(plugin_root, "peek_plugin_tset", manifest=manifest("peek_plugin_tset"))
-    manager = started(home, "peek_plugin_tset", engine)
+    manager = manager_for(home, ["peek_plugin_tset"], engine=engine)
     settings = manager.records["peek_plugin_tset"].platform.settings
     settings.set("retries", 5)
     with pytest.raises(SettingError, match="'retries' is an integer, not \"5\""):
@@ -85,11 +67,7 @@ def test_a_bad_declaration_fails_only_that_plugin_naming_the_field(home, plugin_
     make_plugin(plugin_root, "peek_plugin_tnostore", manifest=manifest(
         "peek_plugin_tnostore", services=["server"]))
     make_plugin(plugin_root, "peek_plugin_tgood")
-    write_config(home, "server", {"plugin": {"enabled": [
-        "peek_plugin_tbad", "peek_plugin_tnostore", "peek_plugin_tgood"]}})
-    manager = PluginManager(load_config("server"))
-    manager.load_all()
-    manager.start_all()
+    manager = manager_for(home, ["peek_plugin_tbad", "peek_plugin_tnostore", "peek_plugin_tgood"])
     bad = manager.records["peek_plugin_tbad"]
     assert bad.state == "failed"
     assert "plugin_package.json: field 'settings.retries'.default must be an integer" in bad.error
@@ -103,7 +81,7 @@ def test_services_without_a_database_say_where_settings_are_read(home, plugin_ro
     services = ["server", "storage", "client"]
     make_plugin(plugin_root, "peek_plugin_tset", services=services,
                 manifest=manifest("peek_plugin_tset", services=services))
-    manager = started(home, "peek_plugin_tset", None, service="client")
+    manager = manager_for(home, ["peek_plugin_tset"], service="client")
     with pytest.raises(PluginApiError, match="no access to; read them from the server"):
         manager.records["peek_plugin_tset"].platform.settings
     manager.stop_all()

@@ -5,16 +5,14 @@ import sqlalchemy
 from peek import __version__
 
 
-def test_server_sites_migrate_and_report_health(configured, start_service, database_url):
+def test_server_sites_migrate_and_report_health(configured, start_service, engine):
     server = start_service("server", listen=False)
     assert set(server.apps) == {"admin", "server"}
 
-    engine = sqlalchemy.create_engine(database_url.replace("postgresql:", "postgresql+psycopg2:"))
     with engine.connect() as conn:
         tables = conn.execute(sqlalchemy.text(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'peek'"
         )).scalars().all()
-    engine.dispose()
     assert set(tables) == {"platform_setting", "alembic_version"}
 
     assert server.runtime.dask.wait(60)

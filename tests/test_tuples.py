@@ -110,15 +110,13 @@ class Gadget(Base):
     made: Mapped[datetime.date | None]
 
 
-def test_an_orm_row_travels_as_a_tuple(database_url):
-    engine = sqlalchemy.create_engine(database_url.replace("postgresql:", "postgresql+psycopg2:"))
+def test_an_orm_row_travels_as_a_tuple(engine):
     Base.metadata.create_all(engine)
     with Session(engine) as session:
         session.add(Gadget(id=7, name="sprocket", made=datetime.date(2026, 1, 2)))
         session.commit()
         row = session.get(Gadget, 7)
         frame = encode([row])
-    engine.dispose()
     assert f'"_tt":"{PKG}.Gadget"'.encode() in frame and b'"made":"2026-01-02"' in frame
     (back,) = decode(frame)
     assert type(back) is Gadget

@@ -123,12 +123,8 @@ def rollback_plugin(name: str, home: Path) -> tuple[str, str]:
     """Back to the previously installed version, schema included; returns
     (from, to).  Rows in tables the newer version added are lost."""
     with packages.locked(home):
-        listed = packages.versions(home, name)
-        if len(listed) < 2:
-            raise PluginOperationError(f"{name} has no earlier version to roll back to"
-                                       if listed else f"{name} was not installed by Peek")
-        current = packages.package_dir(home, name, listed[-1])
-        previous = packages.package_dir(home, name, listed[-2])
+        current, previous = (packages.package_dir(home, name, version)
+                             for version in packages.rollback_versions(home, name))
         if heads(current) != heads(previous):
             with _database(home) as engine:
                 downgrade_plugin_schema(engine, schema_name(name), current, previous)

@@ -54,7 +54,6 @@ class Installed:
     name: str
     version: str
     previous: str | None
-    manifest: Manifest
 
 
 def plugins_dir(home: Path) -> Path:
@@ -245,21 +244,27 @@ def install(archive: Path, home: Path, installed: dict[str, str | None],
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log.info("Installed plugin %s %s from %s", name, version, archive.name)
-    return Installed(name, version, listed[-1] if listed else None, manifest)
+    return Installed(name, version, listed[-1] if listed else None)
 
 
 def package_dir(home: Path, name: str, version: str) -> Path:
     return plugins_dir(home) / "store" / name / version / name
 
 
-def roll_back(home: Path, name: str) -> tuple[str, str]:
-    """Make the previous version current again and forget the current one;
-    returns (from, to).  The caller takes the schema back first."""
+def rollback_versions(home: Path, name: str) -> tuple[str, str]:
+    """(current, previous) installed versions of ``name``, or why there are none."""
     listed = versions(home, name)
     if len(listed) < 2:
         raise PluginOperationError(f"{name} has no earlier version to roll back to"
-                           if listed else f"{name} was not installed by Peek")
-    current, previous = listed[-1], listed[-2]
+                                   if listed else f"{name} was not installed by Peek")
+    return listed[-1], listed[-2]
+
+
+def roll_back(home: Path, name: str) -> tuple[str, str]:
+    """Make the previous version current again and forget the current one;
+    returns (from, to).  The caller takes the schema back first."""
+    current, previous = rollback_versions(home, name)
+    listed = versions(home, name)
     _activate(home, name, previous)
     _write_versions(home, name, listed[:-1])
     shutil.rmtree(plugins_dir(home) / "store" / name / current, ignore_errors=True)

@@ -86,9 +86,10 @@ def downgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str, package_dir:
         if set(context.get_current_heads()) <= _known_revisions(target_dir):
             return False
         config = _config(package_dir, connection=conn, schema=schema)
-        for revision in heads(target_dir) or ("base",):
+        target = heads(target_dir)
+        for revision in target or ("base",):
             command.downgrade(config, revision)
-    log.info("Schema %s is back at revision %s", schema, ", ".join(heads(target_dir)) or "(none)")
+    log.info("Schema %s is back at revision %s", schema, ", ".join(target) or "(none)")
     return True
 
 

@@ -12,7 +12,7 @@ import logging
 import queue
 import socket
 import threading
-from typing import Any, Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +20,12 @@ _CLOSE = object()
 
 
 class Connection:
-    def __init__(self, ws: Any, name: str, max_queue: int,
-                 on_close: Callable[["Connection"], None] | None = None):
+    def __init__(self, ws: Any, name: str, max_queue: int):
         self.ws = ws
         self.name = name
         self.closed = threading.Event()
         self.close_reason: str | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
-        self._on_close = on_close
         self._writer = threading.Thread(target=self._write, name=f"send {name}", daemon=True)
         self._writer.start()
 
@@ -70,8 +68,6 @@ class Connection:
                 pass
         threading.Thread(target=self._close_socket, name=f"close {self.name}",
                          daemon=True).start()
-        if self._on_close is not None:
-            self._on_close(self)
 
     def _close_socket(self) -> None:
         try:

@@ -26,7 +26,7 @@ from typing import Any, Union
 import msgspec
 
 __all__ = ["Tuple", "TupleError", "TYPE_FIELD", "encode", "decode", "orm_tuple",
-           "tuple_type", "to_builtins"]
+           "tuple_type"]
 
 TYPE_FIELD = "_tt"
 
@@ -131,11 +131,6 @@ def encode(value: Any) -> bytes:
         return _encoder.encode(value)
     except (TypeError, msgspec.EncodeError) as e:
         raise TupleError(f"cannot encode: {e}") from None
-
-
-def to_builtins(value: Any) -> Any:
-    """The same data as plain dicts and lists (what :func:`encode` writes)."""
-    return msgspec.to_builtins(value, enc_hook=_enc_hook)
 
 
 class _Unused(Tuple, tag="peek.vortex.Unused"):
