@@ -10,11 +10,13 @@ import hashlib
 from pathlib import Path
 
 from flask import Flask
+from markupsafe import Markup
 
 from peek import __version__
 from peek.blueprints import site_blueprints
 from peek.extensions import db, migrate, sock
 from peek.runtime import ServiceRuntime
+from peek.vortex.selector import TupleSelector
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -66,6 +68,12 @@ def _init_extensions(app: Flask, runtime: ServiceRuntime) -> None:
 def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     app.jinja_env.globals.update(peek_version=__version__, peek_site=site,
                                  peek_service=runtime.service, slot_items=runtime.slot_items)
+    if site == "mobile":
+        def vortex_live(partial: str, tuple_type: type | str, **filter: object) -> Markup:
+            """A live element: ``partial`` rendering the selector's tuples, kept current."""
+            return runtime.vortex.live.placeholder(partial,
+                                                   TupleSelector.of(tuple_type, **filter))
+        app.jinja_env.globals["vortex_live"] = vortex_live
 
 
 def _add_commands(app: Flask) -> None:

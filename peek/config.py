@@ -103,6 +103,16 @@ KEYS: tuple[Key, ...] = (
         "Shared secret of the service-to-service connections"),
     Key("vortex.maxFrameBytes", int, 4 * 2**20, WEB,
         "Largest websocket frame accepted; a bigger one closes that connection"),
+    Key("vortex.sendQueueFrames", int, 1000, WEB,
+        "Frames waiting to be sent to one connection before it is dropped as too slow"),
+    Key("vortex.threads", int, 16, WEB,
+        "Threads running providers, action processors and RPCs"),
+    Key("vortex.subscriptionIdleS", float, 60.0, (CLIENT,),
+        "Seconds an unwatched selector stays subscribed upstream"),
+    Key("vortex.actionTimeoutS", float, 30.0, (CLIENT,),
+        "Seconds a device waits for an action's answer"),
+    Key("vortex.actionRetentionDays", int, 30, (SERVER,),
+        "Days an action's answer is kept for resends"),
     Key("dask.schedulerAddress", str, None, DB,
         "Dask scheduler; absent means the server starts a LocalCluster"),
     Key("dask.localWorkers", int, 2, (SERVER,), "Worker processes of the LocalCluster"),
@@ -153,7 +163,7 @@ class ServiceConfig:
 
 
 def _type_name(t: type, item: type | None = None) -> str:
-    names = {str: "a string", int: "an integer", bool: "true or false",
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
              list: "a list", dict: "an object"}
     name = names.get(t, t.__name__)
     return f"{name} of {names[item].split(' ', 1)[1]}s" if item else name
@@ -161,7 +171,8 @@ def _type_name(t: type, item: type | None = None) -> str:
 
 def _check(config: ServiceConfig, key: Key, value: Any) -> None:
     where = f"{config.path}: key '{key.path}'"
-    ok = isinstance(value, key.type) and not (key.type is int and isinstance(value, bool))
+    kinds = (int, float) if key.type is float else key.type  # 60 is a fine number
+    ok = isinstance(value, kinds) and not (key.type in (int, float) and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{where} must be {_type_name(key.type, key.item_type)}, "
                           f"not {json.dumps(value)}")

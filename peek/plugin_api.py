@@ -17,8 +17,14 @@ from flask import Blueprint
 from sqlalchemy.orm import Session
 
 from peek.plugin_system.settings import PluginSettings, SettingError
+from peek.vortex.actions import ActionContext
+from peek.vortex.rpc import RemoteError, RpcError, RpcTimeout, rpc
+from peek.vortex.selector import TupleSelector
+from peek.vortex.tuples import Tuple, TupleError, decode, encode, orm_tuple
 
-__all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SettingError", "SITES_OF_SERVICE"]
+__all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SettingError", "SITES_OF_SERVICE",
+           "Tuple", "TupleError", "TupleSelector", "encode", "decode", "orm_tuple", "ActionContext", "rpc",
+           "RpcError", "RpcTimeout", "RemoteError"]
 
 #: The sites whose pages a plugin can add, by the service that serves them.
 SITES_OF_SERVICE: dict[str, tuple[str, ...]] = {
@@ -57,6 +63,34 @@ class PluginPlatform(Protocol):
     def settings(self) -> PluginSettings:
         """The plugin's declared settings: ``get``, ``set``, ``reset``, ``all``
         (server and worker only)."""
+
+    def add_tuple_provider(self, tuple_type: type | str,
+                           provider: Callable[[TupleSelector], Any]) -> None:
+        """Server: ``provider(selector)`` returns the tuples a selector of
+        ``tuple_type`` (one of the plugin's own) watches."""
+
+    def notify(self, what: TupleSelector | type | str) -> None:
+        """Server: the data of a selector (or of every watched selector of a
+        tuple type) changed; subscribers get it again."""
+
+    def add_action_processor(self, processor: Callable[[Any, ActionContext], Any],
+                             tuple_type: type | str | None = None) -> None:
+        """Server: ``processor(action, ctx)`` applies actions of ``tuple_type``
+        (without one: the plugin's actions no other processor takes) and
+        returns the answer (a tuple, plain JSON data or None).  Write to the
+        database through ``ctx.session`` so that the action is applied once."""
+
+    def serve_rpc(self, function: Any) -> None:
+        """Make an ``@rpc`` function of this plugin callable from other services."""
+
+    def call_rpc(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call an ``@rpc`` function where it runs; raises what it raised,
+        :class:`RpcError` if refused or unreachable, :class:`RpcTimeout`."""
+
+    def add_live_partial(self, name: str, template: str) -> str:
+        """Client: a template that renders a selector's ``tuples`` on mobile and
+        desktop pages, kept live; returns its full name (``<plugin>.<name>``)
+        for ``{{ vortex_live(full_name, TupleType, **filter) }}`` in a page."""
 
     def add_blueprint(self, blueprint: Blueprint, site: str) -> None:
         """Serve ``blueprint`` on ``site`` (admin, mobile or desktop) under

@@ -22,6 +22,8 @@ from peek.plugin_system.manager import PluginManager
 from peek.services import AGENT, CLIENT, SERVER
 from peek.storage.database import database_url, embedded_postgres, safe_url, uses_embedded
 from peek.storage.embedded import EmbeddedPostgres
+from peek.vortex.peer_vortex import PeerVortex
+from peek.vortex.server_vortex import ServerVortex
 from peek.workers.cluster import DaskConnector
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class ServiceRuntime:
         self.config = config
         self.started_monotonic = time.monotonic()
         self.plugins: PluginManager | None = None
+        self.vortex: Any = None
 
     @property
     def database_url(self) -> str | None:
@@ -50,7 +53,7 @@ class ServiceRuntime:
     def start_plugins(self) -> None:
         """Load and start the enabled plugins (the server migrates their schemas)."""
         self.plugins = PluginManager(self.config, engine=self.engine,
-                                     migrate=self.service == SERVER)
+                                     migrate=self.service == SERVER, vortex=self.vortex)
         self.plugins.load_all()
         self.plugins.start_all()
 
@@ -88,6 +91,7 @@ class ServerRuntime(ServiceRuntime):
     def __init__(self, config: ServiceConfig):
         super().__init__(config)
         self.peers = PeerRegistry()
+        self.vortex = ServerVortex(config, lambda: self._engine, self.peers)
         self.dask = DaskConnector(config)
         self.embedded: EmbeddedPostgres | None = (
             embedded_postgres(config) if uses_embedded(config) else None)
@@ -107,8 +111,12 @@ class ServerRuntime(ServiceRuntime):
     def engine(self) -> sqlalchemy.Engine | None:
         return self._engine
 
+    def connect(self) -> None:
+        self.vortex.start()
+
     def stop(self) -> None:
         self.peers.close_all()
+        self.vortex.stop()
         super().stop()
         self.dask.stop()
         if self._engine is not None:
@@ -143,16 +151,23 @@ class PeerRuntime(ServiceRuntime):
     def __init__(self, config: ServiceConfig):
         super().__init__(config)
         self.upstream = UpstreamLink(config, self.plugin_states)
+        self.vortex = PeerVortex(config, self.upstream.send, lambda: self.upstream.connection)
+        self.upstream.vortex = self.vortex
 
     def connect(self) -> None:
+        self.vortex.start()
         self.upstream.start()
 
     def stop(self) -> None:
         self.upstream.stop()
+        self.vortex.stop()
         super().stop()
 
     def connections(self) -> tuple[dict[str, Any], bool]:
-        return {"server": self.upstream.as_dict()}, self.upstream.connected
+        return {"server": self.upstream.as_dict(),
+                "devices": len(self.vortex.devices), "pages": len(self.vortex.pages),
+                "actions_in_flight": self.vortex.actions.in_flight,
+                **self.vortex.proxy.stats()}, self.upstream.connected
 
 
 class ClientRuntime(PeerRuntime):

@@ -13,7 +13,7 @@ def test_server_sites_migrate_and_report_health(configured, start_service, engin
         tables = conn.execute(sqlalchemy.text(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'peek'"
         )).scalars().all()
-    assert set(tables) == {"platform_setting", "alembic_version"}
+    assert set(tables) == {"platform_setting", "vortex_action", "alembic_version"}
 
     assert server.runtime.dask.wait(60)
     for site in ("admin", "server"):

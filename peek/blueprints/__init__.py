@@ -11,10 +11,11 @@ def site_blueprints(site: str) -> list[Blueprint]:
     from peek.blueprints.health import bp as health
     from peek.blueprints.mobile import bp as mobile
     from peek.blueprints.peer import bp as peer
+    from peek.blueprints.vortex import bp as vortex
 
     return {
         "admin": [health, admin],
         "server": [health, peer],
-        "mobile": [health, mobile, desktop],
+        "mobile": [health, mobile, desktop, vortex],
         "agent": [health],
     }[site]

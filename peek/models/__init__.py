@@ -1,5 +1,6 @@
 """The platform's own tables (schema ``peek``)."""
 
 from peek.models.platform_setting import PlatformSetting
+from peek.models.vortex_action import VortexAction
 
-__all__ = ["PlatformSetting"]
+__all__ = ["PlatformSetting", "VortexAction"]

@@ -17,6 +17,10 @@ class Peer:
     address: str
     #: The peer's plugins and their states, as it reported them.
     plugins: list[dict[str, Any]] = field(default_factory=list)
+    #: The RPCs it serves.
+    rpcs: list[str] = field(default_factory=list)
+    #: Its link (a vortex Connection), for frames the server sends it.
+    link: Any = field(default=None, repr=False, compare=False)
     #: Set when the server stops: the peer's handler closes its own websocket.
     closing: threading.Event = field(default_factory=threading.Event, repr=False,
                                      compare=False)
@@ -56,6 +60,10 @@ class PeerRegistry:
         deadline = time.monotonic() + timeout
         while self._peers and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def all(self) -> list[Peer]:
+        with self._lock:
+            return list(self._peers)
 
     def by_service(self, service: str) -> list[Peer]:
         with self._lock:

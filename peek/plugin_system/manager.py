@@ -8,6 +8,7 @@ plugin go on.  Plugins requiring a plugin that did not start are not started.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import traceback
 from dataclasses import dataclass, field
@@ -27,8 +28,13 @@ from peek.plugin_system.pages import (MANIFEST_SLOTS, SLOTS, SlotItem, check_tem
                                       manifest_item, url_prefix)
 from peek.plugin_system.settings import PluginSettings
 from peek.plugin_system.storage import upgrade_plugin_schema
+from peek.services import AGENT, CLIENT, SERVER
+from peek.vortex.selector import TupleSelector
 
 log = logging.getLogger(__name__)
+
+#: The module of a plugin's tuples, imported on every service the plugin runs on.
+TUPLES_MODULE = "tuples"
 
 # States a plugin is in on one service.
 DISABLED, LOADED, STARTED, STOPPED, FAILED, NOT_STARTED = (
@@ -104,6 +110,54 @@ class Platform:
     def get_other_plugin_api(self, name: str) -> Any:
         return self.manager.api_of(name, asked_by=self.plugin_name)
 
+    # -- vortex ---------------------------------------------------------------------------
+    def _vortex(self, what: str, services: tuple[str, ...]) -> Any:
+        vortex = self.manager.vortex
+        if self.service not in services or vortex is None:
+            raise PluginApiError(f"{self.plugin_name}: {what} is for the "
+                                 f"{' or '.join(services)} service, not {self.service}")
+        return vortex
+
+    def _own_type(self, tuple_type: type | str) -> str:
+        name = TupleSelector.of(tuple_type).name
+        if not name.startswith(self.plugin_name + "."):
+            raise ValueError(f"{self.plugin_name} can only register its own tuple types "
+                             f"({self.plugin_name}.*), not {name}")
+        return name
+
+    def add_tuple_provider(self, tuple_type: type | str,
+                           provider: Callable[[TupleSelector], Any]) -> None:
+        vortex = self._vortex("a tuple provider", (SERVER,))
+        vortex.observables.add_provider(self._own_type(tuple_type), provider,
+                                        self.plugin_name)
+
+    def notify(self, what: TupleSelector | type | str) -> None:
+        self._vortex("notify", (SERVER,)).observables.notify(what)
+
+    def add_action_processor(self, processor: Callable[[Any, Any], Any],
+                             tuple_type: type | str | None = None) -> None:
+        vortex = self._vortex("an action processor", (SERVER,))
+        name = None if tuple_type is None else self._own_type(tuple_type)
+        vortex.actions.add(self.plugin_name, processor, name)
+
+    def serve_rpc(self, function: Any) -> None:
+        vortex = self._vortex("serving an RPC", (SERVER, CLIENT, AGENT))
+        if not getattr(function, "name", "").startswith(self.plugin_name + "."):
+            raise ValueError(f"{self.plugin_name} can only serve RPCs declared in its "
+                             f"own package, not {getattr(function, 'name', function)!r}")
+        vortex.rpcs.serve(self.plugin_name, function)
+
+    def call_rpc(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._vortex("calling an RPC", (SERVER, CLIENT, AGENT)).call(
+            function, args, kwargs)
+
+    def add_live_partial(self, name: str, template: str) -> str:
+        vortex = self._vortex("a live partial", (CLIENT,))
+        if not template.startswith(self.plugin_name + "/"):
+            raise ValueError(f"{self.plugin_name}: a live partial's template must be in "
+                             f"templates/{self.plugin_name}/, not {template!r}")
+        return vortex.live.add_partial(self.plugin_name, name, template)
+
     def add_blueprint(self, blueprint: Blueprint, site: str) -> None:
         allowed = SITES_OF_SERVICE[self.service]
         if site not in allowed:
@@ -131,8 +185,9 @@ class Platform:
 
 class PluginManager:
     def __init__(self, config: ServiceConfig, engine: sqlalchemy.Engine | None = None,
-                 migrate: bool = False):
+                 migrate: bool = False, vortex: Any = None):
         self.config = config
+        self.vortex = vortex
         self.service = config.service
         self.engine = engine
         self.migrate = migrate
@@ -217,12 +272,17 @@ class PluginManager:
                 if self._step(record, "unload", lambda r: r.hook.unload()):
                     record.state = STOPPED
                 record.hook = None
+            if self.vortex is not None:
+                self.vortex.forget(name)
 
     def _migrate(self, record: PluginRecord) -> None:
         upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
 
     def _load_one(self, record: PluginRecord) -> None:
         module = importlib.import_module(record.found.module)
+        if importlib.util.find_spec(f"{record.found.module}.{TUPLES_MODULE}") is not None:
+            # Every service can decode the plugin's tuples, whoever sends them.
+            importlib.import_module(f"{record.found.module}.{TUPLES_MODULE}")
         factory = getattr(module, f"{self.service}_entry_hook", None)
         if factory is None:
             raise PluginApiError(f"{record.found.module} has no {self.service}_entry_hook() "
@@ -245,6 +305,8 @@ class PluginManager:
 
     def _fail(self, record: PluginRecord, error: str, trace: str | None) -> None:
         record.state, record.error, record.traceback = FAILED, error, trace
+        if self.vortex is not None:
+            self.vortex.forget(record.name)
         log.error("Plugin %s failed on the %s service: %s%s", record.name, self.service,
                   error, f"\n{trace}" if trace else "")
 

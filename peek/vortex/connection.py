@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 _CLOSE = object()
 
+#: Close codes (RFC 6455): browsers' htmx websocket extension reconnects after
+#: 1006 (no close frame, as when a peer is cut off), 1011, 1012 and 1013.
+GOING_AWAY, PROTOCOL_ERROR, TRY_AGAIN_LATER, SERVICE_RESTART = 1001, 1002, 1013, 1012
+
 
 class Connection:
     def __init__(self, ws: Any, name: str, max_queue: int):
@@ -25,9 +29,14 @@ class Connection:
         self.name = name
         self.closed = threading.Event()
         self.close_reason: str | None = None
+        self._finishing = False
+        self._close_code = GOING_AWAY
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._writer = threading.Thread(target=self._write, name=f"send {name}", daemon=True)
         self._writer.start()
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name}>"
 
     @property
     def pending(self) -> int:
@@ -36,8 +45,8 @@ class Connection:
 
     def send(self, frame: str | bytes) -> bool:
         """Queue ``frame``; False (and the connection dropped) if the peer is
-        too far behind, or already closed."""
-        if self.closed.is_set():
+        too far behind, or already closing."""
+        if self._finishing or self.closed.is_set():
             return False
         try:
             self._queue.put_nowait(frame)
@@ -47,13 +56,28 @@ class Connection:
                        force=True)
             return False
 
-    def close(self, reason: str | None = None, force: bool = False) -> None:
+    def finish(self, reason: str | None = None, code: int = GOING_AWAY) -> None:
+        """Send what is queued (an error reply, say), then close with ``code``."""
+        if self._finishing or self.closed.is_set():
+            return
+        self._finishing, self._close_code = True, code
+        if reason:
+            self.close_reason = reason
+            log.warning("Closing %s: %s", self.name, reason)
+        try:
+            self._queue.put(_CLOSE, timeout=1)
+        except queue.Full:
+            self.close(reason, force=True)
+
+    def close(self, reason: str | None = None, force: bool = False,
+              code: int = GOING_AWAY) -> None:
         """Stop sending and close the websocket, without ever blocking the
         caller; ``force`` cuts the socket first (a peer that stopped reading
         would block even the closing handshake).  Safe from any thread."""
         if self.closed.is_set():
             return
-        self.close_reason = reason
+        self.close_reason = reason or self.close_reason
+        self._close_code = code
         self.closed.set()
         if reason:
             log.warning("Dropped %s: %s", self.name, reason)
@@ -71,7 +95,7 @@ class Connection:
 
     def _close_socket(self) -> None:
         try:
-            self.ws.close()
+            self.ws.close(reason=self._close_code)
         except Exception:  # already closing or broken: nothing left to close
             pass
 
@@ -79,6 +103,8 @@ class Connection:
         while not self.closed.is_set():
             frame = self._queue.get()
             if frame is _CLOSE:
+                if self._finishing:
+                    self.close(code=self._close_code)
                 break
             try:
                 self.ws.send(frame)

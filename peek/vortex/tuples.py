@@ -25,8 +25,8 @@ from typing import Any, Union
 
 import msgspec
 
-__all__ = ["Tuple", "TupleError", "TYPE_FIELD", "encode", "decode", "orm_tuple",
-           "tuple_type"]
+__all__ = ["Tuple", "TupleError", "TYPE_FIELD", "encode", "decode", "from_builtins",
+           "orm_tuple", "tuple_type"]
 
 TYPE_FIELD = "_tt"
 
@@ -175,3 +175,20 @@ def decode(data: bytes | str) -> Any:
     except msgspec.DecodeError as e:
         raise TupleError(f"not valid JSON: {e}") from None
     return _to_orm(value) if _orm_mirrors else value
+
+
+def from_builtins(value: Any) -> Any:
+    """Rebuild the tuples inside decoded plain JSON (RPC arguments and
+    results mix tuples with plain values): each object carrying a type name
+    becomes its tuple, checked like :func:`decode` checks it."""
+    if isinstance(value, list):
+        return [from_builtins(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    name = value.get(TYPE_FIELD)
+    if not isinstance(name, str):
+        return {k: from_builtins(v) for k, v in value.items()}
+    try:
+        return _to_orm(msgspec.convert(value, tuple_type(name)))
+    except msgspec.ValidationError as e:
+        raise TupleError(f"not a valid {name}: {e}") from None

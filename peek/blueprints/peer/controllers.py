@@ -9,6 +9,8 @@ from simple_websocket import ConnectionClosed
 from peek.peering import protocol
 from peek.peering.registry import Peer
 from peek.runtime import current_runtime
+from peek.vortex import frames
+from peek.vortex.connection import PROTOCOL_ERROR, Connection
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +20,7 @@ CLOSING_CHECK_S = 0.5
 
 def _refuse(ws, address: str, reason: str) -> None:
     log.warning("Refused a service connection from %s: %s", address, reason)
-    ws.send(protocol.encode("error", error=reason))
+    ws.send(frames.error_frame(reason))
 
 
 def _plugin_list(value: object) -> list[dict]:
@@ -31,57 +33,80 @@ def peer_link(ws) -> None:
     runtime = current_runtime()
     address = request.remote_addr or "unknown"
     try:
-        hello = protocol.decode(ws.receive(timeout=10))
-    except protocol.ProtocolError as e:
+        hello = frames.parse(ws.receive(timeout=10))
+    except frames.FrameError as e:
         return _refuse(ws, address, f"bad hello: {e}")
-    if hello["type"] != "hello" or hello.get("service") not in protocol.PEER_SERVICES:
+    if hello.type != "hello" or hello.service not in protocol.PEER_SERVICES:
         return _refuse(ws, address, "expected hello from a client or agent service")
-    if not protocol.secret_matches(hello.get("secret"), runtime.config.get("server.secret")):
+    if not protocol.secret_matches(hello.secret, runtime.config.get("server.secret")):
         return _refuse(ws, address, "wrong shared secret (server.secret in config.json)")
 
-    peer = runtime.peers.add(Peer(service=hello["service"], name=str(hello.get("name")),
-                                  version=str(hello.get("version")), address=address,
-                                  plugins=_plugin_list(hello.get("plugins"))))
-    log.info("%s service %s connected from %s", peer.service, peer.name, address)
+    ws.send(frames.frame("welcome"))
+    link = Connection(ws, f"{hello.service} service {hello.name}",
+                      runtime.config.get("vortex.sendQueueFrames"))
+    peer = runtime.peers.add(Peer(service=hello.service, name=str(hello.name),
+                                  version=str(hello.version), address=address,
+                                  plugins=_plugin_list(hello.plugins),
+                                  rpcs=[r for r in hello.rpcs or [] if isinstance(r, str)],
+                                  link=link))
+    log.info("%s connected from %s", link.name, address)
     try:
-        ws.send(protocol.encode("welcome"))
-        limit = protocol.HEARTBEAT_S * protocol.SILENCE_LIMIT
-        last_heard = time.monotonic()
-        while not peer.closing.is_set():
-            frame = ws.receive(timeout=CLOSING_CHECK_S)
-            if frame is None:
-                if time.monotonic() - last_heard > limit:
-                    log.warning("%s service %s silent for %.0f s; closing its link",
-                                peer.service, peer.name, limit)
-                    break
-                continue
-            last_heard = time.monotonic()
-            if protocol.decode(frame)["type"] == "ping":
-                ws.send(protocol.encode("pong"))
-    except protocol.ProtocolError as e:
-        log.warning("%s service %s: %s; closing its link", peer.service, peer.name, e)
-        ws.send(protocol.encode("error", error=str(e)))
+        _serve(ws, link, peer, runtime)
+    except frames.FrameError as e:
+        link.send(frames.error_frame(str(e)))
+        link.finish(f"malformed frame: {e}", code=PROTOCOL_ERROR)
+        link.closed.wait(5)  # the error reply goes out first
     except ConnectionClosed:
         # simple_websocket closed it with 1009 itself; its frame counter says why.
         if getattr(ws, "incoming_message_len", 0) > runtime.config.get("vortex.maxFrameBytes"):
-            log.warning("%s service %s sent a frame over vortex.maxFrameBytes (%s bytes); "
-                        "closed its link", peer.service, peer.name,
-                        runtime.config.get("vortex.maxFrameBytes"))
+            log.warning("%s sent a frame over vortex.maxFrameBytes (%s bytes); closed its "
+                        "link", link.name, runtime.config.get("vortex.maxFrameBytes"))
     finally:
         runtime.peers.remove(peer)
-        log.info("%s service %s disconnected", peer.service, peer.name)
+        runtime.vortex.link_closed(link)
+        link.close()
+        log.info("%s disconnected", link.name)
+
+
+def _serve(ws, link: Connection, peer: Peer, runtime) -> None:
+    limit = protocol.HEARTBEAT_S * protocol.SILENCE_LIMIT
+    last_heard = time.monotonic()
+    while not peer.closing.is_set() and not link.closed.is_set():
+        raw = ws.receive(timeout=CLOSING_CHECK_S)
+        if raw is None:
+            if time.monotonic() - last_heard > limit:
+                log.warning("%s silent for %.0f s; closing its link", link.name, limit)
+                return
+            continue
+        last_heard = time.monotonic()
+        runtime.vortex.handle(link, peer.service, frames.parse(raw))
+
+
+def _authorised() -> bool:
+    runtime = current_runtime()
+    given = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+    if protocol.secret_matches(given, runtime.config.get("server.secret")):
+        return True
+    log.warning("Refused a %s request from %s: wrong shared secret", request.path,
+                request.remote_addr)
+    return False
+
+
+def vortex_stats():
+    """The server's observables: providers and subscriptions (who watches what).
+    Needs ``Authorization: Bearer <server.secret>``."""
+    if not _authorised():
+        return jsonify(error="send Authorization: Bearer <server.secret>"), 401
+    return jsonify(current_runtime().vortex.observables.stats())
 
 
 def plugin_states():
     """Every service's plugins and states (the server's own, each connected
     client and agent service, each Dask worker): for ``peek plugin list``.
     Needs ``Authorization: Bearer <server.secret>``."""
-    runtime = current_runtime()
-    given = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
-    if not protocol.secret_matches(given, runtime.config.get("server.secret")):
-        log.warning("Refused a plugin list request from %s: wrong shared secret",
-                    request.remote_addr)
+    if not _authorised():
         return jsonify(error="send Authorization: Bearer <server.secret>"), 401
+    runtime = current_runtime()
     instances = {"server": [{"name": "server", "plugins": runtime.plugin_states()}]}
     for service in protocol.PEER_SERVICES:
         instances[service] = [{"name": p.name, "plugins": p.plugins}

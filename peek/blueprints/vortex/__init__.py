@@ -1,0 +1,3 @@
+from peek.blueprints.vortex.blueprint import bp
+
+__all__ = ["bp"]

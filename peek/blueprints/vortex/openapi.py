@@ -1,0 +1,84 @@
+"""The OpenAPI document of the client service's device REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peek import __version__
+
+_SELECTOR = {
+    "type": "object", "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "description": "tuple type name",
+                 "example": "peek_plugin_tutorial.StringIntTuple"},
+        "filter": {"type": "object", "additionalProperties": True, "default": {}}}}
+
+_TUPLE = {"type": "object", "required": ["_tt"], "additionalProperties": True,
+          "properties": {"_tt": {"type": "string", "description": "tuple type name"}}}
+
+_ERROR = {"type": "object", "required": ["type", "error"],
+          "properties": {"type": {"const": "error"}, "error": {"type": "string"},
+                         "selector": {"$ref": "#/components/schemas/Selector"}}}
+
+_RESULT = {
+    "type": "object", "required": ["type", "id"],
+    "properties": {
+        "type": {"const": "result"}, "id": {"type": "string"},
+        "result": {"description": "the processor's answer: a tuple, JSON data or null"},
+        "error": {"type": "string", "description": "present when the action failed"},
+        "state": {"type": "string", "enum": ["timeout"],
+                  "description": "present when no answer came in time"}}}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Peek device API", "version": __version__,
+                 "description": "REST endpoints of a Peek client service. The websocket "
+                                "at /vortex/ws carries the same frames; see "
+                                "docs/protocol.md."},
+        "paths": {
+            "/vortex/api/data": {"get": {
+                "summary": "The current data of a selector",
+                "parameters": [{"name": "selector", "in": "query", "required": True,
+                                "description": "the selector as JSON",
+                                "content": {"application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Selector"}}}}],
+                "responses": {
+                    "200": _json("Data", "the selector's tuples"),
+                    "400": _json("Error", "the selector is not valid"),
+                    "404": _json("Error", "no provider serves this tuple type, or it failed"),
+                    "504": _json("Error", "the server did not answer in time")}}},
+            "/vortex/api/actions": {"post": {
+                "summary": "Push an action; resending the same id never applies it twice",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Action"}}}},
+                "responses": {
+                    "200": _json("Result", "the action's answer"),
+                    "400": _json("Error", "not an action frame"),
+                    "422": _json("Result", "the action failed or is not valid"),
+                    "504": _json("Result", "no answer in time; resend with the same id")}}},
+        },
+        "components": {"schemas": {
+            "Selector": _SELECTOR,
+            "Tuple": _TUPLE,
+            "Data": {"type": "object", "required": ["type", "selector", "tuples"],
+                     "properties": {"type": {"const": "data"},
+                                    "selector": {"$ref": "#/components/schemas/Selector"},
+                                    "tuples": {"type": "array", "items": {
+                                        "$ref": "#/components/schemas/Tuple"}}}},
+            "Action": {"type": "object", "required": ["type", "id", "tuple"],
+                       "properties": {
+                           "type": {"const": "action"},
+                           "id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,100}$",
+                                  "description": "made by the device, the same for "
+                                                 "every resend (a UUID, say)"},
+                           "tuple": {"$ref": "#/components/schemas/Tuple"}}},
+            "Result": _RESULT,
+            "Error": _ERROR}},
+    }

@@ -1,0 +1,83 @@
+"""REST for native apps: a selector's current data, pushing an action, the OpenAPI document.
+
+Answers are the same JSON frames the device websocket carries.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import msgspec
+from flask import Response, jsonify, request
+
+from peek.blueprints.vortex.openapi import document
+from peek.runtime import current_runtime
+from peek.vortex import frames
+from peek.vortex.selector import TupleSelector
+
+
+class _FirstFrame:
+    """A one-off subscriber (or action reply): keeps the first frame it gets."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.frame: str | None = None
+        self.arrived = threading.Event()
+
+    def send(self, frame: str) -> bool:
+        if not self.arrived.is_set():
+            self.frame = frame
+            self.arrived.set()
+        return True
+
+
+def _json(text: str, status: int) -> Response:
+    return Response(text, status=status, mimetype="application/json")
+
+
+def _error(message: str, status: int) -> Response:
+    return _json(frames.error_frame(message), status)
+
+
+def data():
+    """``GET /vortex/api/data?selector={"name": ..., "filter": {...}}``"""
+    try:
+        selector = msgspec.json.decode(request.args.get("selector", ""), type=TupleSelector)
+    except msgspec.DecodeError as e:
+        return _error(f"the selector query parameter must be a JSON selector "
+                      f"{{\"name\": ..., \"filter\": {{...}}}}: {e}", 400)
+    vortex = current_runtime().vortex
+    waiter = _FirstFrame(f"rest {request.remote_addr}")
+    vortex.proxy.subscribe(waiter, selector)
+    try:
+        if not waiter.arrived.wait(vortex.actions.timeout_s):
+            return _error(f"no data from the server within {vortex.actions.timeout_s:g} s",
+                          504)
+    finally:
+        vortex.proxy.drop(waiter)
+    message = frames.parse(waiter.frame)
+    return _json(waiter.frame, 200 if message.type == "data" else 404)
+
+
+def action():
+    """``POST /vortex/api/actions`` with ``{"id": ..., "tuple": {...}}``"""
+    try:
+        message = frames.parse(request.get_data())
+    except frames.FrameError:
+        message = None
+    if message is None or not message.id or not message.tuple_:
+        return _error('send a JSON object {"type": "action", "id": "<unique id>", '
+                      '"tuple": {"_tt": "<type name>", ...}}', 400)
+    vortex = current_runtime().vortex
+    reply = _FirstFrame(f"rest {request.remote_addr}")
+    vortex.actions.forward(message.id, message.tuple_, reply.send)
+    reply.arrived.wait(vortex.actions.timeout_s + 5)
+    if reply.frame is None:  # the forwarder answers every action by its timeout
+        return _error("no answer", 504)
+    answer = frames.parse(reply.frame)
+    status = 200 if answer.error is None else 504 if answer.state == "timeout" else 422
+    return _json(reply.frame, status)
+
+
+def openapi():
+    return jsonify(document())

@@ -1,0 +1,193 @@
+"""The server's action processors: each action applied exactly once.
+
+An action arrives with an id its device made up.  The processor runs inside
+one database transaction that also records the action's answer under that
+id, so either both commit or neither does:
+
+* a resend of an id already answered gets the recorded answer and the
+  processor does not run again (also after a server restart);
+* a crash before the commit leaves nothing behind, and the resend applies
+  the action for the first time;
+* two copies arriving at once: the second one's insert waits for the first
+  transaction, finds the id taken, rolls its own work back and answers
+  with the first one's answer.
+
+Database writes a processor wants covered by this must use ``ctx.session``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import msgspec
+import sqlalchemy
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from peek.models.vortex_action import VortexAction
+from peek.vortex import tuples
+from peek.vortex.frames import frame
+
+log = logging.getLogger(__name__)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+_table = VortexAction.__table__
+
+
+@dataclass
+class ActionContext:
+    """What a processor gets besides the action."""
+
+    #: The id the device gave the action.
+    action_id: str
+    #: The service the action came through (``client``, or ``server`` for REST on the server).
+    via: str
+    _connection: sqlalchemy.Connection = field(repr=False)
+    _session: Session | None = field(default=None, repr=False)
+    _after_commit: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` once the action is committed (``platform.notify``, say),
+        never if it rolls back."""
+        self._after_commit.append(callback)
+
+    @property
+    def session(self) -> Session:
+        """A session inside the action's transaction: what it writes commits
+        together with the action's answer, or not at all."""
+        if self._session is None:
+            self._session = Session(bind=self._connection)
+        return self._session
+
+
+Processor = Callable[[Any, ActionContext], Any]
+
+
+def answer(action_id: str, result: Any = None, error: str | None = None) -> str:
+    if error is not None:
+        return frame("result", id=action_id, error=error)
+    return frame("result", id=action_id, result=msgspec.Raw(tuples.encode(result)))
+
+
+class ActionProcessors:
+    def __init__(self, engine: sqlalchemy.Engine):
+        self.engine = engine
+        self._by_type: dict[str, tuple[str, Processor]] = {}
+        self._defaults: dict[str, Processor] = {}  # plugin package -> processor
+        self._lock = threading.Lock()
+
+    def add(self, owner: str, processor: Processor, tuple_type: str | None = None) -> None:
+        """Route actions of ``tuple_type`` to ``processor``; without a type,
+        every action of the plugin ``owner`` that has no processor of its own."""
+        with self._lock:
+            if tuple_type is None:
+                self._defaults[owner] = processor
+                return
+            taken = self._by_type.get(tuple_type)
+            if taken and taken[0] != owner:
+                raise ValueError(f"actions of {tuple_type} already go to {taken[0]}")
+            self._by_type[tuple_type] = (owner, processor)
+
+    def remove(self, owner: str) -> None:
+        with self._lock:
+            self._defaults.pop(owner, None)
+            for name in [n for n, (o, _) in self._by_type.items() if o == owner]:
+                del self._by_type[name]
+
+    def _processor(self, tuple_type: str) -> Processor | None:
+        entry = self._by_type.get(tuple_type)
+        if entry is not None:
+            return entry[1]
+        return self._defaults.get(tuple_type.split(".", 1)[0])
+
+    def apply(self, action_id: Any, encoded: msgspec.Raw | bytes, via: str) -> str:
+        """Apply one action (or find its earlier answer); returns the answer frame."""
+        if not isinstance(action_id, str) or not ID_PATTERN.match(action_id):
+            return frame("result", id=action_id if isinstance(action_id, str) else None,
+                         error="an action needs an id of 8 to 100 letters, digits or "
+                               "'_.:-' (a UUID, say), the same for every resend")
+        try:
+            if not encoded:
+                raise tuples.TupleError("an action frame needs a tuple")
+            action = tuples.decode(encoded)
+            if isinstance(action, list):
+                raise tuples.TupleError("an action is one tuple, not a list")
+        except tuples.TupleError as e:
+            return answer(action_id, error=f"bad action: {e}")
+        name = type(action).__struct_config__.tag if isinstance(action, tuples.Tuple) \
+            else action.__tuple_type__.__struct_config__.tag
+        processor = self._processor(name)
+        if processor is None:
+            return answer(action_id, error=f"no action processor for {name} (is its "
+                                           "plugin enabled and started?)")
+        try:
+            return self._apply_once(action_id, name, action, processor, via)
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            log.error("Action %s (%s) not recorded: %s", action_id, name, e)
+            return answer(action_id, error="the server could not record the action "
+                                           "(database unavailable); resend it with the "
+                                           "same id")
+
+    def _recorded(self, conn: sqlalchemy.Connection, action_id: str) -> str | None:
+        row = conn.execute(sqlalchemy.select(_table.c.answer)
+                           .where(_table.c.id == action_id)).first()
+        return row[0] if row else None
+
+    def _record(self, conn: sqlalchemy.Connection, action_id: str, name: str,
+                reply: str) -> bool:
+        inserted = conn.execute(insert(_table).values(
+            id=action_id, tuple_type=name, answer=reply)
+            .on_conflict_do_nothing().returning(_table.c.id)).first()
+        return inserted is not None
+
+    def _apply_once(self, action_id: str, name: str, action: Any, processor: Processor,
+                    via: str) -> str:
+        with self.engine.connect() as conn:
+            transaction = conn.begin()
+            recorded = self._recorded(conn, action_id)
+            if recorded is not None:
+                transaction.rollback()
+                log.info("Action %s (%s) was already applied: answered again", action_id,
+                         name)
+                return recorded
+            context = ActionContext(action_id, via, conn)
+            try:
+                reply = answer(action_id, result=processor(action, context))
+                if context._session is not None:
+                    context._session.flush()
+            except Exception as e:  # the processor's failure is the action's answer
+                transaction.rollback()
+                log.warning("Action %s (%s) failed: %s: %s", action_id, name,
+                            type(e).__name__, e)
+                reply = answer(action_id, error=f"{type(e).__name__}: {e}")
+                with conn.begin():
+                    if not self._record(conn, action_id, name, reply):
+                        return self._recorded(conn, action_id) or reply
+                return reply
+            finally:
+                if context._session is not None:
+                    context._session.close()
+            if not self._record(conn, action_id, name, reply):
+                transaction.rollback()  # a copy sent at the same time won
+                return self._recorded(conn, action_id) or reply
+            transaction.commit()
+        for callback in context._after_commit:
+            try:
+                callback()
+            except Exception:  # the action stands; its follow-up failed
+                log.exception("After-commit step of action %s (%s) failed", action_id, name)
+        return reply
+
+    def prune(self, days: int) -> int:
+        """Forget answers older than ``days``; returns how many."""
+        cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+        with self.engine.begin() as conn:
+            result = conn.execute(sqlalchemy.delete(_table).where(_table.c.applied_at < cutoff))
+        if result.rowcount:
+            log.info("Forgot %d action answers older than %d days", result.rowcount, days)
+        return result.rowcount

@@ -1,0 +1,87 @@
+"""The client service's actions in flight to the server.
+
+Each action waits here, under its id, for the server's answer; copies of an
+id that is already in flight wait for the same answer instead of going up
+again.  After a reconnect every action still waiting is sent again (the
+server answers a resend without applying it twice).  An action with no
+answer after ``timeout_s`` gets a timeout error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import msgspec
+
+from peek.vortex.frames import frame
+
+Reply = Callable[[str], object]
+
+
+@dataclass(eq=False)
+class _InFlight:
+    request: str
+    deadline: float
+    replies: list[Reply] = field(default_factory=list)
+
+
+class ActionForwarder:
+    def __init__(self, send_upstream: Callable[[str], bool], timeout_s: float):
+        self._send_upstream = send_upstream
+        self.timeout_s = timeout_s
+        self.connected = False
+        self._in_flight: dict[str, _InFlight] = {}
+        self._lock = threading.Lock()
+
+    def forward(self, action_id: str, encoded_tuple: msgspec.Raw, reply: Reply) -> None:
+        with self._lock:
+            waiting = self._in_flight.get(action_id)
+            if waiting is not None:
+                waiting.replies.append(reply)
+                return
+            request = frame("action", id=action_id, tuple_=encoded_tuple)
+            self._in_flight[action_id] = _InFlight(
+                request, time.monotonic() + self.timeout_s, [reply])
+            connected = self.connected
+        if connected:
+            self._send_upstream(request)
+
+    def on_answer(self, action_id: str | None, answer: str) -> None:
+        with self._lock:
+            waiting = self._in_flight.pop(action_id, None) if action_id else None
+        for reply in waiting.replies if waiting else ():
+            reply(answer)
+
+    def on_connected(self) -> None:
+        with self._lock:
+            self.connected = True
+            requests = [w.request for w in self._in_flight.values()]
+        for request in requests:
+            self._send_upstream(request)
+
+    def on_lost(self) -> None:
+        with self._lock:
+            self.connected = False
+
+    def expire(self, now: float | None = None) -> int:
+        """Answer the actions past their deadline with a timeout error."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            late = {i: w for i, w in self._in_flight.items() if w.deadline <= now}
+            for action_id in late:
+                del self._in_flight[action_id]
+        for action_id, waiting in late.items():
+            error = frame("result", id=action_id, state="timeout", error=(
+                f"no answer from the server within {self.timeout_s:g} s"
+                f"{'' if self.connected else ' (the server is not reachable)'}; "
+                "resend it with the same id: it is applied at most once"))
+            for reply in waiting.replies:
+                reply(error)
+        return len(late)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)

@@ -1,0 +1,84 @@
+"""Vortex frames: the JSON messages on every vortex websocket (see docs/protocol.md).
+
+One frame is one JSON object with a ``type``.  Tuple payloads stay raw JSON
+bytes (:class:`msgspec.Raw`) while a frame passes through a service: the
+client service forwards the server's ``data`` and ``result`` frames to
+devices byte for byte, so a tuple is encoded once, on the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from peek.vortex.selector import TupleSelector
+
+__all__ = ["Frame", "FrameError", "parse", "frame", "data_frame", "error_frame"]
+
+
+class FrameError(ValueError):
+    """A frame that is not valid JSON or does not follow the protocol."""
+
+
+class Frame(msgspec.Struct, omit_defaults=True):
+    """Every field any frame type uses; which ones a type needs is in docs/protocol.md."""
+
+    type: str
+    id: str | None = None
+    selector: TupleSelector | None = None
+    # Raw JSON, left undecoded; empty (false) when the frame has none.
+    tuples: msgspec.Raw = msgspec.Raw()
+    tuple_: msgspec.Raw = msgspec.field(default=msgspec.Raw(), name="tuple")
+    result: msgspec.Raw = msgspec.Raw()
+    error: str | None = None
+    exception: str | None = None
+    name: str | None = None
+    args: msgspec.Raw = msgspec.Raw()
+    partial: str | None = None
+    state: str | None = None
+    # The handshake of a service link.
+    service: str | None = None
+    secret: str | None = None
+    version: str | None = None
+    plugins: list[dict[str, Any]] | None = None
+    rpcs: list[str] | None = None
+
+
+_decoder = msgspec.json.Decoder(Frame)
+_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def parse(data: str | bytes | None) -> Frame:
+    """The frame in ``data``; :class:`FrameError` if it is none."""
+    if data is None:
+        raise FrameError("no frame")
+    try:
+        return _decoder.decode(data)
+    except msgspec.DecodeError as e:
+        if isinstance(e, msgspec.ValidationError):
+            raise FrameError(f"not a vortex frame: {e}") from None
+        raise FrameError(f"frame is not JSON: {e}") from None
+
+
+def frame(kind: str, **fields: Any) -> str:
+    """Encode a frame (websocket text); ``fields`` may hold raw JSON (:class:`msgspec.Raw`)."""
+    if "tuple_" in fields:
+        fields["tuple"] = fields.pop("tuple_")
+    return _encoder.encode({"type": kind, **{k: v for k, v in fields.items()
+                                             if v is not None and not _empty(v)}}).decode()
+
+
+def _empty(value: Any) -> bool:
+    return isinstance(value, msgspec.Raw) and not value
+
+
+def data_frame(selector: TupleSelector, encoded_tuples: bytes) -> str:
+    """The frame carrying a selector's data; built once per update and sent,
+    as the same text, to every subscriber."""
+    return (b'{"type":"data","selector":%s,"tuples":%s}'
+            % (selector.key, encoded_tuples)).decode()
+
+
+def error_frame(error: str, **fields: Any) -> str:
+    return frame("error", error=error, **fields)

@@ -1,0 +1,162 @@
+"""The vortex of a client or agent service: its end of the link to the
+server, the RPCs it serves, and on the client the devices' websockets, the
+observable proxy and the actions in flight."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from peek.config import ServiceConfig
+from peek.vortex.connection import SERVICE_RESTART
+from peek.vortex.forwarder import ActionForwarder
+from peek.vortex.frames import Frame, FrameError, frame
+from peek.vortex.live import LiveElements, status_html
+from peek.vortex.proxy import ObservableProxy
+from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
+
+log = logging.getLogger(__name__)
+
+#: How often in-flight actions are timed out and idle subscriptions dropped.
+HOUSEKEEPING_S = 0.5
+
+
+class PeerVortex:
+    def __init__(self, config: ServiceConfig, send_upstream: Callable[[str], bool],
+                 upstream_link: Callable[[], Any]):
+        self.config = config
+        self.service = config.service
+        self.send_upstream = send_upstream
+        self._upstream_link = upstream_link
+        self.executor = ThreadPoolExecutor(config.get("vortex.threads"),
+                                           thread_name_prefix="vortex")
+        self.rpcs = RpcEndpoints(self.service)
+        self.calls = RpcCalls(self.service)
+        self.proxy = ObservableProxy(send_upstream, config.get("vortex.subscriptionIdleS")
+                                     or 60.0)
+        self.actions = ActionForwarder(send_upstream, config.get("vortex.actionTimeoutS")
+                                       or 30.0)
+        self.live = LiveElements(self.proxy, self.executor)
+        self.devices: set[Any] = set()
+        self.pages: set[Any] = set()
+        self.upstream_connected = False
+        self._stop = threading.Event()
+        self._housekeeper = threading.Thread(target=self._housekeeping,
+                                             name="vortex-housekeeping", daemon=True)
+
+    def start(self) -> None:
+        self._housekeeper.start()
+
+    def stop(self) -> None:
+        """Close the devices' websockets (they reconnect to the next start)."""
+        self._stop.set()
+        for connection in [*self.devices, *self.pages]:
+            connection.close(code=SERVICE_RESTART)
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def forget(self, owner: str) -> None:
+        """Drop what plugin ``owner`` registered (it stopped)."""
+        self.rpcs.remove(owner)
+        self.live.forget(owner)
+
+    def _housekeeping(self) -> None:
+        while not self._stop.wait(HOUSEKEEPING_S):
+            try:
+                self.actions.expire()
+                self.proxy.drop_idle()
+            except Exception:  # keep housekeeping alive whatever one round hit
+                log.exception("Vortex housekeeping failed")
+
+    # -- the link to the server -----------------------------------------------------------
+    def on_connected(self) -> None:
+        self.upstream_connected = True
+        self.proxy.on_connected()
+        self.actions.on_connected()
+        self._tell_devices("connected")
+
+    def on_lost(self, link: Any) -> None:
+        self.upstream_connected = False
+        self.proxy.on_lost()
+        self.actions.on_lost()
+        self.calls.on_lost(link)
+        self._tell_devices("reconnecting")
+
+    def _tell_devices(self, state: str) -> None:
+        status = frame("status", state=state)
+        for device in list(self.devices):
+            device.send(status)
+        html = status_html(state)
+        for page in list(self.pages):
+            page.send(html)
+
+    def from_upstream(self, message: Frame, raw: str) -> None:
+        kind = message.type
+        if kind == "data" and message.selector is not None:
+            self.proxy.on_data(message.selector, raw)
+        elif kind == "result":
+            self.actions.on_answer(message.id, raw)
+        elif kind == "call":
+            self.executor.submit(lambda: self.send_upstream(self.rpcs.handle(message, "server")))
+        elif kind == "reply":
+            self.calls.on_reply(message)
+        elif kind == "error" and message.selector is not None:
+            self.proxy.on_error(message.selector, raw)
+        elif kind == "error":
+            log.warning("The server reports: %s", message.error)
+        elif kind != "pong":
+            raise FrameError(f"unknown frame type {kind!r}")
+
+    def call(self, function: RpcFunction, args: tuple, kwargs: dict[str, Any]) -> Any:
+        if function.service == self.service:
+            if self.service not in function.callers:
+                raise RpcError(f"RPC {function.name} may not be called from the "
+                               f"{self.service} service")
+            return function.function(*args, **kwargs)
+        if function.service != "server":
+            raise RpcError(f"RPC {function.name} runs on the {function.service} service; "
+                           f"the {self.service} service only reaches the server")
+        link = self._upstream_link()
+        if link is None:
+            raise RpcError(f"RPC {function.name}: not connected to the server")
+        return self.calls.call(link, function, args, kwargs)
+
+    # -- devices (client service) ------------------------------------------------------------
+    def device_joined(self, device: Any) -> None:
+        self.devices.add(device)
+        device.send(frame("status", state="connected" if self.upstream_connected
+                          else "reconnecting"))
+
+    def device_left(self, device: Any) -> None:
+        self.devices.discard(device)
+        self.proxy.drop(device)
+
+    def page_joined(self, page: Any) -> None:
+        self.pages.add(page)
+        page.send(status_html("connected" if self.upstream_connected else "reconnecting"))
+
+    def page_left(self, page: Any) -> None:
+        self.pages.discard(page)
+        self.live.drop(page)
+
+    def from_device(self, device: Any, message: Frame) -> None:
+        kind = message.type
+        if kind == "ping":
+            device.send(frame("pong"))
+        elif kind in ("subscribe", "unsubscribe"):
+            if message.selector is None:
+                raise FrameError(f"a {kind} frame needs a selector")
+            if kind == "subscribe":
+                self.proxy.subscribe(device, message.selector)
+            else:
+                self.proxy.unsubscribe(device, message.selector)
+        elif kind == "action":
+            if not message.id or not message.tuple_:
+                device.send(frame("result", id=message.id, error=(
+                    "an action frame needs an id and a tuple")))
+                return
+            self.actions.forward(message.id, message.tuple_, device.send)
+        else:
+            raise FrameError(f"unknown frame type {kind!r}; devices send subscribe, "
+                             "unsubscribe, action or ping")

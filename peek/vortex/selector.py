@@ -1,0 +1,48 @@
+"""TupleSelector: a tuple type name and a filter, the unit of subscription."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import msgspec
+
+__all__ = ["TupleSelector"]
+
+_canonical = msgspec.json.Encoder(order="sorted")
+
+
+class TupleSelector(msgspec.Struct, dict=True):
+    """What a subscriber watches: every tuple of type ``name`` that ``filter`` selects.
+
+    Two selectors with the same name and filter are the same subscription,
+    whatever the order of the filter's keys: :attr:`key` is their canonical
+    JSON (keys sorted, no spaces).
+    """
+
+    name: str
+    filter: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise msgspec.ValidationError("a selector needs the name of a tuple type")
+
+    @cached_property
+    def key(self) -> bytes:
+        return _canonical.encode(self)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TupleSelector) and other.key == self.key
+
+    @classmethod
+    def of(cls, tuple_type: type | str, **filter: Any) -> "TupleSelector":
+        """A selector for a tuple class (or type name) and keyword filter."""
+        if not isinstance(tuple_type, str):  # a tuple class, or a mapped ORM class
+            tuple_type = getattr(tuple_type, "__tuple_type__", tuple_type)
+            name = tuple_type.__struct_config__.tag
+        else:
+            name = tuple_type
+        return cls(name=name, filter=filter)
