@@ -282,3 +282,28 @@ def test_rest_data_actions_and_openapi(services, site_ports):
     spec = requests.get(f"{base}/openapi.json", timeout=10).json()
     assert spec["openapi"].startswith("3.") and set(spec["paths"]) == {
         "/vortex/api/data", "/vortex/api/actions"}
+
+
+def test_an_htmx_page_updates_live_and_resyncs_after_the_client_restarts(
+        services, site_ports, page_in):
+    services("server")
+    client = services("client")
+    base = f"http://127.0.0.1:{site_ports['mobile']}"
+
+    def add(amount):
+        body = {"type": "action", "id": str(uuid.uuid4()), "tuple": tally("page", amount)}
+        assert requests.post(f"{base}/vortex/api/actions", json=body, timeout=10).ok
+
+    page = page_in(390, 844)
+    page.goto(f"{base}/peek_plugin_tally/")
+    page.wait_for_selector("#vortex-status[data-state=connected]")
+    page.wait_for_selector(".tally[data-name=page] >> text=page: 0")
+    add(2)
+    page.wait_for_selector(".tally[data-name=page] >> text=page: 2")
+
+    client.kill()
+    page.wait_for_selector("#vortex-status[data-state=reconnecting]")
+    client.start().wait_ready()
+    add(3)  # while the page is still reconnecting, or just after
+    page.wait_for_selector("#vortex-status[data-state=connected]", timeout=30_000)
+    page.wait_for_selector(".tally[data-name=page] >> text=page: 5", timeout=30_000)
