@@ -104,7 +104,10 @@ class ServerRuntime(ServiceRuntime):
     def start(self) -> None:
         if self.embedded:
             self.embedded.start()
-        self._engine = sqlalchemy.create_engine(self.database_url, pool_pre_ping=True)
+        # Every vortex thread may hold a connection (an action's transaction).
+        self._engine = sqlalchemy.create_engine(
+            self.database_url, pool_pre_ping=True,
+            pool_size=self.config.get("vortex.threads") + 4, max_overflow=10)
         self.dask.start()
 
     @property

@@ -21,7 +21,7 @@ from peek.config import ServiceConfig
 from peek.peering import protocol
 from peek.peering.backoff import reconnect_delay
 from peek.vortex import frames
-from peek.vortex.connection import Connection
+from peek.vortex.connection import SERVICE_LINK_QUEUE_FACTOR, Connection
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ class UpstreamLink:
         connection = None
         try:
             self._hello(ws)
-            connection = Connection(ws, "link to the server",
-                                    self.config.get("vortex.sendQueueFrames"))
+            connection = Connection(ws, "link to the server", SERVICE_LINK_QUEUE_FACTOR
+                                    * self.config.get("vortex.sendQueueFrames"))
             self.connection = connection
             self.state, self.last_error = "connected", None
             log.info("Connected to the server at %s", self.url)

@@ -2,7 +2,9 @@
 
 An action arrives with an id its device made up.  The processor runs inside
 one database transaction that also records the action's answer under that
-id, so either both commit or neither does:
+id, so either both commit or neither does (actions arriving together share
+one transaction, each in a savepoint of its own, so that one commit, one disk
+flush, covers many):
 
 * a resend of an id already answered gets the recorded answer and the
   processor does not run again (also after a server restart);
@@ -61,11 +63,23 @@ class ActionContext:
         """A session inside the action's transaction: what it writes commits
         together with the action's answer, or not at all."""
         if self._session is None:
-            self._session = Session(bind=self._connection)
+            # Its own savepoint: what it writes stays in the action's transaction.
+            self._session = Session(bind=self._connection,
+                                    join_transaction_mode="create_savepoint")
         return self._session
 
 
 Processor = Callable[[Any, ActionContext], Any]
+
+#: Attempts at an action whose transaction the database rolled back.
+RETRIES = 3
+#: PostgreSQL's "try again" errors: deadlock detected, serialization failure.
+_RETRYABLE_CODES = {"40P01", "40001"}
+
+
+def _retryable(error: BaseException) -> bool:
+    return (isinstance(error, sqlalchemy.exc.DBAPIError)
+            and getattr(error.orig, "pgcode", None) in _RETRYABLE_CODES)
 
 
 def answer(action_id: str, result: Any = None, error: str | None = None) -> str:
@@ -107,6 +121,58 @@ class ActionProcessors:
 
     def apply(self, action_id: Any, encoded: msgspec.Raw | bytes, via: str) -> str:
         """Apply one action (or find its earlier answer); returns the answer frame."""
+        return self.apply_batch([(action_id, encoded, via)])[0]
+
+    def apply_batch(self, batch: list[tuple[Any, msgspec.Raw | bytes, str]]) -> list[str]:
+        """Apply actions ``(id, encoded tuple, via)`` in one transaction, each in
+        a savepoint of its own (one failing never undoes another), so a
+        single commit covers them all; returns their answers, in order."""
+        answers: list[str | None] = [None] * len(batch)
+        work = []
+        for index, (action_id, encoded, via) in enumerate(batch):
+            prepared = self._prepare(action_id, encoded)
+            if isinstance(prepared, str):
+                answers[index] = prepared
+            else:
+                work.append((index, action_id, via, *prepared))
+        if work:
+            self._apply_with_retries(work, answers)
+        return answers  # type: ignore[return-value]
+
+    def _apply_with_retries(self, work: list[tuple], answers: list[str | None]) -> None:
+        """A batch the database rolled back (a deadlock with another batch over
+        the same rows, say) is applied again one action at a time; nothing of
+        it was committed, so nothing is applied twice."""
+        try:
+            self._apply_once(work, answers)
+            return
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            error = e
+            for index, *_ in work:
+                answers[index] = None  # rolled back: not answered yet
+        if len(work) > 1 and _retryable(error):
+            log.info("%d actions rolled back together (%s); applying them one by one",
+                     len(work), type(error.orig).__name__)
+            for item in work:
+                for attempt in range(RETRIES):
+                    try:
+                        self._apply_once([item], answers)
+                        break
+                    except sqlalchemy.exc.SQLAlchemyError as e:
+                        error = e
+                        answers[item[0]] = None
+                        if not _retryable(e):
+                            break
+        for index, action_id, *_ in work:
+            if answers[index] is None:
+                log.error("Action %s not recorded: %s", action_id, error)
+                answers[index] = answer(action_id, error=(
+                    "the server could not record the action (database unavailable); "
+                    "resend it with the same id"))
+
+    def _prepare(self, action_id: Any, encoded: msgspec.Raw | bytes
+                 ) -> str | tuple[str, Any, Processor]:
+        """(type name, action, processor), or the error answer."""
         if not isinstance(action_id, str) or not ID_PATTERN.match(action_id):
             return frame("result", id=action_id if isinstance(action_id, str) else None,
                          error="an action needs an id of 8 to 100 letters, digits or "
@@ -125,18 +191,11 @@ class ActionProcessors:
         if processor is None:
             return answer(action_id, error=f"no action processor for {name} (is its "
                                            "plugin enabled and started?)")
-        try:
-            return self._apply_once(action_id, name, action, processor, via)
-        except sqlalchemy.exc.SQLAlchemyError as e:
-            log.error("Action %s (%s) not recorded: %s", action_id, name, e)
-            return answer(action_id, error="the server could not record the action "
-                                           "(database unavailable); resend it with the "
-                                           "same id")
+        return name, action, processor
 
-    def _recorded(self, conn: sqlalchemy.Connection, action_id: str) -> str | None:
-        row = conn.execute(sqlalchemy.select(_table.c.answer)
-                           .where(_table.c.id == action_id)).first()
-        return row[0] if row else None
+    def _recorded(self, conn: sqlalchemy.Connection, ids: list[str]) -> dict[str, str]:
+        return dict(conn.execute(sqlalchemy.select(_table.c.id, _table.c.answer)
+                                 .where(_table.c.id.in_(ids))).all())
 
     def _record(self, conn: sqlalchemy.Connection, action_id: str, name: str,
                 reply: str) -> bool:
@@ -145,43 +204,46 @@ class ActionProcessors:
             .on_conflict_do_nothing().returning(_table.c.id)).first()
         return inserted is not None
 
-    def _apply_once(self, action_id: str, name: str, action: Any, processor: Processor,
-                    via: str) -> str:
-        with self.engine.connect() as conn:
-            transaction = conn.begin()
-            recorded = self._recorded(conn, action_id)
-            if recorded is not None:
-                transaction.rollback()
-                log.info("Action %s (%s) was already applied: answered again", action_id,
-                         name)
-                return recorded
-            context = ActionContext(action_id, via, conn)
-            try:
-                reply = answer(action_id, result=processor(action, context))
-                if context._session is not None:
-                    context._session.flush()
-            except Exception as e:  # the processor's failure is the action's answer
-                transaction.rollback()
-                log.warning("Action %s (%s) failed: %s: %s", action_id, name,
-                            type(e).__name__, e)
-                reply = answer(action_id, error=f"{type(e).__name__}: {e}")
-                with conn.begin():
-                    if not self._record(conn, action_id, name, reply):
-                        return self._recorded(conn, action_id) or reply
-                return reply
-            finally:
-                if context._session is not None:
-                    context._session.close()
-            if not self._record(conn, action_id, name, reply):
-                transaction.rollback()  # a copy sent at the same time won
-                return self._recorded(conn, action_id) or reply
-            transaction.commit()
-        for callback in context._after_commit:
+    def _apply_once(self, work: list[tuple], answers: list[str | None]) -> None:
+        after_commit: list[tuple[str, Callable[[], Any]]] = []
+        with self.engine.connect() as conn, conn.begin():
+            recorded = self._recorded(conn, [item[1] for item in work])
+            for index, action_id, via, name, action, processor in work:
+                if action_id in recorded:
+                    log.info("Action %s (%s) was already applied: answered again",
+                             action_id, name)
+                    answers[index] = recorded[action_id]
+                    continue
+                savepoint = conn.begin_nested()
+                context = ActionContext(action_id, via, conn)
+                try:
+                    reply = answer(action_id, result=processor(action, context))
+                    if context._session is not None:
+                        context._session.commit()  # into the action's transaction
+                except Exception as e:  # the processor's failure is the action's answer
+                    if _retryable(e):
+                        raise  # the whole transaction is lost, not just this action
+                    savepoint.rollback()
+                    savepoint = conn.begin_nested()
+                    context._after_commit.clear()
+                    log.warning("Action %s (%s) failed: %s: %s", action_id, name,
+                                type(e).__name__, e)
+                    reply = answer(action_id, error=f"{type(e).__name__}: {e}")
+                finally:
+                    if context._session is not None:
+                        context._session.close()
+                if self._record(conn, action_id, name, reply):
+                    savepoint.commit()
+                    recorded[action_id] = answers[index] = reply
+                    after_commit += [(action_id, c) for c in context._after_commit]
+                else:  # a copy sent at the same time, in another transaction, won
+                    savepoint.rollback()
+                    answers[index] = self._recorded(conn, [action_id]).get(action_id, reply)
+        for action_id, callback in after_commit:
             try:
                 callback()
             except Exception:  # the action stands; its follow-up failed
-                log.exception("After-commit step of action %s (%s) failed", action_id, name)
-        return reply
+                log.exception("After-commit step of action %s failed", action_id)
 
     def prune(self, days: int) -> int:
         """Forget answers older than ``days``; returns how many."""

@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 _CLOSE = object()
 
+#: A service link carries every device's traffic: its queue is this many
+#: times a device's before the link counts as stuck.
+SERVICE_LINK_QUEUE_FACTOR = 100
+
 #: Close codes (RFC 6455): browsers' htmx websocket extension reconnects after
 #: 1006 (no close frame, as when a peer is cut off), 1011, 1012 and 1013.
 GOING_AWAY, PROTOCOL_ERROR, TRY_AGAIN_LATER, SERVICE_RESTART = 1001, 1002, 1013, 1012

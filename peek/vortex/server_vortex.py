@@ -4,6 +4,8 @@ the client and agent services over their links (see peek.blueprints.peer)."""
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -18,6 +20,9 @@ from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
 
 log = logging.getLogger(__name__)
 
+#: Threads applying actions, and the most actions one transaction applies.
+ACTION_THREADS, ACTION_BATCH = 4, 200
+
 
 class ServerVortex:
     def __init__(self, config: ServiceConfig, engine_of: Callable[[], sqlalchemy.Engine],
@@ -31,6 +36,10 @@ class ServerVortex:
         self._actions: ActionProcessors | None = None
         self.rpcs = RpcEndpoints("server")
         self.calls = RpcCalls("server")
+        self._actions_waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self._batchers = [threading.Thread(target=self._apply_actions, daemon=True,
+                                           name=f"vortex-actions-{n}")
+                          for n in range(ACTION_THREADS)]
 
     @property
     def actions(self) -> ActionProcessors:
@@ -40,8 +49,16 @@ class ServerVortex:
 
     def start(self) -> None:
         self.actions.prune(self.config.get("vortex.actionRetentionDays"))
+        for batcher in self._batchers:
+            batcher.start()
 
     def stop(self) -> None:
+        for batcher in self._batchers:
+            if batcher.is_alive():
+                self._actions_waiting.put(None)
+        for batcher in self._batchers:
+            if batcher.is_alive():
+                batcher.join(timeout=10)
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     def handle(self, link: Any, service: str, message: Frame) -> None:
@@ -57,16 +74,46 @@ class ServerVortex:
             else:
                 self.observables.unsubscribe(link, message.selector)
         elif kind == "action":
-            self.executor.submit(self._answer, link, message, service)
+            self._actions_waiting.put((link, message, service))
         elif kind == "call":
-            self.executor.submit(lambda: link.send(self.rpcs.handle(message, service)))
+            self.executor.submit(self._reply, link, message, service)
         elif kind == "reply":
             self.calls.on_reply(message)
         else:
             raise FrameError(f"unknown frame type {kind!r}")
 
-    def _answer(self, link: Any, message: Frame, service: str) -> None:
-        link.send(self.actions.apply(message.id, message.tuple_, via=service))
+    def _apply_actions(self) -> None:
+        """Take the actions waiting (up to ACTION_BATCH) and apply them together."""
+        while True:
+            batch = [self._actions_waiting.get()]
+            if batch[0] is None:
+                return
+            while len(batch) < ACTION_BATCH:
+                try:
+                    item = self._actions_waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._actions_waiting.put(None)  # for this thread's next round
+                    break
+                batch.append(item)
+            try:
+                replies = self.actions.apply_batch([(m.id, m.tuple_, s) for _, m, s in batch])
+            except Exception as e:  # every action gets an answer, whatever went wrong
+                log.exception("%d actions could not be applied", len(batch))
+                replies = [frame("result", id=m.id, error=f"the server failed to apply it: "
+                                 f"{type(e).__name__}: {e}") for _, m, _ in batch]
+            for (link, _, _), reply in zip(batch, replies):
+                link.send(reply)
+
+    def _reply(self, link: Any, message: Frame, service: str) -> None:
+        try:
+            reply = self.rpcs.handle(message, service)
+        except Exception as e:  # an unencodable result, say: the caller still hears
+            log.exception("RPC %s failed", message.name)
+            reply = frame("reply", id=message.id, exception="peek.vortex.rpc.RpcError",
+                          error=f"the server failed to answer: {type(e).__name__}: {e}")
+        link.send(reply)
 
     def link_closed(self, link: Any) -> None:
         self.observables.drop(link)

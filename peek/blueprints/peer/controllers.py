@@ -10,7 +10,7 @@ from peek.peering import protocol
 from peek.peering.registry import Peer
 from peek.runtime import current_runtime
 from peek.vortex import frames
-from peek.vortex.connection import PROTOCOL_ERROR, Connection
+from peek.vortex.connection import PROTOCOL_ERROR, SERVICE_LINK_QUEUE_FACTOR, Connection
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def peer_link(ws) -> None:
 
     ws.send(frames.frame("welcome"))
     link = Connection(ws, f"{hello.service} service {hello.name}",
-                      runtime.config.get("vortex.sendQueueFrames"))
+                      SERVICE_LINK_QUEUE_FACTOR * runtime.config.get("vortex.sendQueueFrames"))
     peer = runtime.peers.add(Peer(service=hello.service, name=str(hello.name),
                                   version=str(hello.version), address=address,
                                   plugins=_plugin_list(hello.plugins),

@@ -1,6 +1,6 @@
 from sqlalchemy import text
 
-from peek.plugin_api import PluginHook, TupleSelector
+from peek.plugin_api import PluginHook
 from peek_plugin_tally import rpcs
 from peek_plugin_tally.tuples import AddToTally, AskAgent, Tally
 

@@ -1,0 +1,96 @@
+"""Actions benchmark: 100 devices pushing actions through the client service to the server.
+
+A real ``peek server`` (embedded PostgreSQL) and ``peek client`` run as
+separate processes with the tally test plugin.  100 device websockets each
+send ``peek_plugin_tally.AddToTally`` actions (one tally per device, each a
+database transaction with its recorded answer) at an even, open-loop rate, so
+latency is measured at a fixed offered load, not hidden by waiting.  After a
+warm-up second, each run offers ``RATE`` actions/s for ``SECONDS`` seconds.
+
+- rate_per_s: answers received per second over a run;
+- p50_ms / p99_ms: time from sending an action to receiving its answer;
+- failed: actions answered with an error, or not answered, over all runs.
+
+Medians over ``RUNS`` runs.  Prints
+``BENCH actions devices=100 rate_per_s=.. p50_ms=.. p99_ms=..`` or
+``BENCH actions error="why"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+
+from vortex_bench import AsyncDevice, median, percentile, platform
+
+DEVICES = 100
+RATE = 2000
+SECONDS = 5
+RUNS = 3
+
+
+async def offer(port: int, seconds: float, rate: float) -> tuple[float, list[float], int]:
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+    total = int(seconds * rate)
+
+    def on_frame(frame: dict, now: float) -> None:
+        if frame["type"] == "result" and frame["id"] in sent:
+            if "error" in frame:
+                errors.append(frame["error"])
+            latencies.append(now - sent.pop(frame["id"]))
+            if len(latencies) >= total:
+                done.set()
+    errors: list[str] = []
+    devices = [AsyncDevice(port, on_frame) for _ in range(DEVICES)]
+    await asyncio.gather(*(d.connect() for d in devices))
+    interval = DEVICES / rate  # each device's gap between two actions
+    start = time.perf_counter()
+
+    async def pump(index: int, device: AsyncDevice) -> None:
+        await asyncio.sleep(interval * index / DEVICES)
+        for n in range(total // DEVICES):
+            target = start + interval * index / DEVICES + n * interval
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            action_id = str(uuid.uuid4())
+            sent[action_id] = time.perf_counter()
+            device.send({"type": "action", "id": action_id, "tuple": {
+                "_tt": "peek_plugin_tally.AddToTally", "name": f"bench-{index}"}})
+    await asyncio.gather(*(pump(i, d) for i, d in enumerate(devices)))
+    try:
+        await asyncio.wait_for(done.wait(), 60)
+    except asyncio.TimeoutError:
+        pass
+    elapsed = time.perf_counter() - start
+    for device in devices:
+        device.close()
+    if errors:
+        print(f"{len(errors)} actions failed, e.g. {errors[0]}", file=sys.stderr)
+    failed = len(errors) + total - len(latencies)
+    return (len(latencies) - len(errors)) / elapsed, latencies, failed
+
+
+def main() -> int:
+    try:
+        with platform() as ports:
+            asyncio.run(offer(ports["mobile"], 1, RATE / 4))  # warm-up
+            runs = [asyncio.run(offer(ports["mobile"], SECONDS, RATE)) for _ in range(RUNS)]
+        rate = median([r[0] for r in runs])
+        p50 = median([percentile(r[1], 0.50) for r in runs]) * 1000
+        p99 = median([percentile(r[1], 0.99) for r in runs]) * 1000
+        failed = sum(r[2] for r in runs)
+        print(f"BENCH actions devices={DEVICES} rate_per_s={rate:.0f} p50_ms={p50:.1f} "
+              f"p99_ms={p99:.1f} failed={failed}", flush=True)
+        return 0
+    except Exception as e:  # the benchmark reports why it could not run
+        print(f'BENCH actions error="{type(e).__name__}: {e}"'.replace("\n", " "), flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""What the vortex benchmarks share: a platform of real processes and many devices.
+
+``platform()`` starts ``peek server`` (on the embedded PostgreSQL of a new
+PEEK_HOME, with one local Dask worker) and ``peek client`` as separate
+processes, with the tally test plugin (tests/plugins/peek_plugin_tally)
+enabled.  ``AsyncDevice`` is a device websocket client on asyncio and wsproto,
+so that one benchmark process holds thousands of them without a thread each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import requests  # noqa: E402
+from wsproto import ConnectionType, WSConnection  # noqa: E402
+from wsproto.events import (AcceptConnection, CloseConnection, Ping, Request,  # noqa: E402
+                            TextMessage)
+
+from tests.vortex_harness import ServiceRun, install_tally, set_vortex_config  # noqa: E402
+
+TALLY = "peek_plugin_tally.Tally"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write(home: Path, service: str, data: dict) -> None:
+    path = home / f"peek-{service}.home" / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+@contextlib.contextmanager
+def platform(client_vortex: dict | None = None) -> Iterator[dict[str, int]]:
+    """Server and client processes; yields their ports."""
+    with tempfile.TemporaryDirectory(prefix="peek-bench-") as tmp:
+        home = Path(tmp)
+        ports = {k: free_port() for k in ("admin", "server", "mobile", "pg", "dash")}
+        common = {"server": {"port": ports["server"], "secret": "bench-secret"},
+                  "logging": {"level": "WARNING"}}
+        _write(home, "server", {**common, "http": {"port": ports["admin"]},
+                                "embeddedPostgres": {"port": ports["pg"]},
+                                "dask": {"localWorkers": 1, "dashboardPort": ports["dash"]}})
+        _write(home, "client", {**common, "http": {"port": ports["mobile"]}})
+        _write(home, "agent", common)
+        install_tally(home)
+        set_vortex_config(home, "client", **(client_vortex or {}))
+        runs = [ServiceRun("server", home, ports["admin"]).start()]
+        try:
+            runs[0].wait_ready(timeout=180)
+            runs.append(ServiceRun("client", home, ports["mobile"]).start())
+            runs[1].wait_ready(timeout=60)
+            yield ports
+        except BaseException:
+            for run in runs:
+                sys.stderr.write(f"--- {run.service} log tail ---\n{run.output[-3000:]}\n")
+            raise
+        finally:
+            for run in reversed(runs):
+                run.stop()
+
+
+def server_subscribers(ports: dict[str, int], selector_part: str) -> int:
+    stats = requests.get(f"http://127.0.0.1:{ports['server']}/vortex", timeout=10,
+                         headers={"Authorization": "Bearer bench-secret"}).json()
+    return sum(s["subscribers"] for s in stats["subscriptions"]
+               if selector_part in s["selector"])
+
+
+class AsyncDevice:
+    """One device websocket; ``on_frame(frame_dict, arrival_time)`` per frame."""
+
+    def __init__(self, port: int, on_frame: Callable[[dict, float], Any]):
+        self.port = port
+        self.on_frame = on_frame
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.writer: asyncio.StreamWriter | None = None
+        self.closed = False
+
+    async def connect(self, attempts: int = 20) -> None:
+        for attempt in range(attempts):
+            try:
+                reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+                break
+            except OSError:
+                await asyncio.sleep(0.05 * (attempt + 1))
+        else:
+            raise ConnectionError("could not connect")
+        self.writer.write(self.ws.send(Request(host=f"127.0.0.1:{self.port}",
+                                               target="/vortex/ws")))
+        accepted = asyncio.get_running_loop().create_future()
+        asyncio.create_task(self._read(reader, accepted))
+        await asyncio.wait_for(accepted, 30)
+
+    async def _read(self, reader: asyncio.StreamReader, accepted: asyncio.Future) -> None:
+        parts: list[str] = []
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                now = time.perf_counter()
+                self.ws.receive_data(data)
+                for event in self.ws.events():
+                    if isinstance(event, AcceptConnection):
+                        accepted.set_result(True)
+                    elif isinstance(event, TextMessage):
+                        parts.append(event.data)
+                        if event.message_finished:
+                            self.on_frame(json.loads("".join(parts)), now)
+                            parts = []
+                    elif isinstance(event, Ping):
+                        self.writer.write(self.ws.send(event.response()))
+                    elif isinstance(event, CloseConnection):
+                        self.closed = True
+                        return
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.closed = True
+            if not accepted.done():
+                accepted.set_exception(ConnectionError("closed before the handshake"))
+
+    def send(self, frame: dict) -> None:
+        self.writer.write(self.ws.send(TextMessage(data=json.dumps(frame))))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
