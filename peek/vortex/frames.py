@@ -82,3 +82,12 @@ def data_frame(selector: TupleSelector, encoded_tuples: bytes) -> str:
 
 def error_frame(error: str, **fields: Any) -> str:
     return frame("error", error=error, **fields)
+
+
+def route_subscription(target: Any, subscriber: Any, message: Frame) -> None:
+    """A ``subscribe`` or ``unsubscribe`` frame, to the server's observables
+    or a client's proxy (both take ``(subscriber, selector)``)."""
+    if message.selector is None:
+        raise FrameError(f"a {message.type} frame needs a selector")
+    handle = target.subscribe if message.type == "subscribe" else target.unsubscribe
+    handle(subscriber, message.selector)

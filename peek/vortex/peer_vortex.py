@@ -12,7 +12,7 @@ from typing import Any, Callable
 from peek.config import ServiceConfig
 from peek.vortex.connection import SERVICE_RESTART
 from peek.vortex.forwarder import ActionForwarder
-from peek.vortex.frames import Frame, FrameError, frame
+from peek.vortex.frames import Frame, FrameError, frame, route_subscription
 from peek.vortex.live import LiveElements, status_html
 from peek.vortex.proxy import ObservableProxy
 from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
@@ -145,12 +145,7 @@ class PeerVortex:
         if kind == "ping":
             device.send(frame("pong"))
         elif kind in ("subscribe", "unsubscribe"):
-            if message.selector is None:
-                raise FrameError(f"a {kind} frame needs a selector")
-            if kind == "subscribe":
-                self.proxy.subscribe(device, message.selector)
-            else:
-                self.proxy.unsubscribe(device, message.selector)
+            route_subscription(self.proxy, device, message)
         elif kind == "action":
             if not message.id or not message.tuple_:
                 device.send(frame("result", id=message.id, error=(

@@ -14,7 +14,7 @@ import sqlalchemy
 from peek.config import ServiceConfig
 from peek.peering.registry import PeerRegistry
 from peek.vortex.actions import ActionProcessors
-from peek.vortex.frames import Frame, FrameError, frame
+from peek.vortex.frames import Frame, FrameError, frame, route_subscription
 from peek.vortex.observable import Observables
 from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
 
@@ -67,12 +67,7 @@ class ServerVortex:
         if kind == "ping":
             link.send(frame("pong"))
         elif kind in ("subscribe", "unsubscribe"):
-            if message.selector is None:
-                raise FrameError(f"a {kind} frame needs a selector")
-            if kind == "subscribe":
-                self.observables.subscribe(link, message.selector)
-            else:
-                self.observables.unsubscribe(link, message.selector)
+            route_subscription(self.observables, link, message)
         elif kind == "action":
             self._actions_waiting.put((link, message, service))
         elif kind == "call":
