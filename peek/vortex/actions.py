@@ -119,10 +119,6 @@ class ActionProcessors:
             return entry[1]
         return self._defaults.get(tuple_type.split(".", 1)[0])
 
-    def apply(self, action_id: Any, encoded: msgspec.Raw | bytes, via: str) -> str:
-        """Apply one action (or find its earlier answer); returns the answer frame."""
-        return self.apply_batch([(action_id, encoded, via)])[0]
-
     def apply_batch(self, batch: list[tuple[Any, msgspec.Raw | bytes, str]]) -> list[str]:
         """Apply actions ``(id, encoded tuple, via)`` in one transaction, each in
         a savepoint of its own (one failing never undoes another), so a

@@ -98,7 +98,7 @@ class PeerVortex:
         elif kind == "result":
             self.actions.on_answer(message.id, raw)
         elif kind == "call":
-            self.executor.submit(lambda: self.send_upstream(self.rpcs.handle(message, "server")))
+            self.executor.submit(self.rpcs.answer, self.send_upstream, message, "server")
         elif kind == "reply":
             self.calls.on_reply(message)
         elif kind == "error" and message.selector is not None:
@@ -110,10 +110,7 @@ class PeerVortex:
 
     def call(self, function: RpcFunction, args: tuple, kwargs: dict[str, Any]) -> Any:
         if function.service == self.service:
-            if self.service not in function.callers:
-                raise RpcError(f"RPC {function.name} may not be called from the "
-                               f"{self.service} service")
-            return function.function(*args, **kwargs)
+            return function.call_here(self.service, args, kwargs)
         if function.service != "server":
             raise RpcError(f"RPC {function.name} runs on the {function.service} service; "
                            f"the {self.service} service only reaches the server")

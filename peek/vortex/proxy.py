@@ -69,11 +69,6 @@ class ObservableProxy:
             if not cached.subscribers:
                 cached.idle_since = time.monotonic()
 
-    def current(self, selector: TupleSelector) -> str | None:
-        """The cached data frame of a selector, if any."""
-        cached = self._cache.get(selector.key)
-        return cached.frame if cached else None
-
     # -- from upstream ------------------------------------------------------------------
     def on_data(self, selector: TupleSelector, frame: str) -> None:
         cached = self._cache.get(selector.key)

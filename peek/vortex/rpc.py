@@ -65,6 +65,20 @@ class RpcFunction:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)  # a plain local call
 
+    def refusal(self, caller: str) -> str | None:
+        """Why the ``caller`` service may not call this, or None if it may."""
+        if caller in self.callers:
+            return None
+        return (f"RPC {self.name} may not be called from the {caller} service "
+                f"(callers: {', '.join(self.callers)})")
+
+    def call_here(self, caller: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+        """A call from the ``caller`` service, which is where the function runs."""
+        refusal = self.refusal(caller)
+        if refusal:
+            raise RpcError(refusal)
+        return self.function(*args, **kwargs)
+
 
 def rpc(*, service: str, callers: tuple[str, ...], timeout: float = 10.0
         ) -> Callable[[Callable[..., Any]], RpcFunction]:
@@ -109,8 +123,9 @@ class RpcEndpoints:
     def names(self) -> list[str]:
         return sorted(self._served)
 
-    def serves(self, name: str) -> bool:
-        return name in self._served
+    def answer(self, send: Callable[[str], object], call: Frame, caller: str) -> None:
+        """Run a ``call`` frame and ``send`` the reply back the way it came."""
+        send(self.handle(call, caller))
 
     def handle(self, call: Frame, caller: str) -> str:
         """Run a ``call`` frame from the ``caller`` service; the ``reply`` frame."""
@@ -119,12 +134,11 @@ class RpcEndpoints:
             return frame("reply", id=call.id, exception="peek.vortex.rpc.RpcError",
                          error=f"the {self.service} service serves no RPC {call.name!r}")
         function = entry[1]
-        if caller not in function.callers:
-            log.warning("Refused RPC %s from the %s service (callers: %s)", function.name,
-                        caller, ", ".join(function.callers))
+        refusal = function.refusal(caller)
+        if refusal:
+            log.warning("Refused: %s", refusal)
             return frame("reply", id=call.id, exception="peek.vortex.rpc.RpcError",
-                         error=f"RPC {function.name} may not be called from the {caller} "
-                               f"service (callers: {', '.join(function.callers)})")
+                         error=refusal)
         try:
             args, kwargs = tuples.from_builtins(msgspec.json.decode(call.args or b"[[],{}]"))
             result = function.function(*args, **kwargs)

@@ -71,7 +71,7 @@ class ServerVortex:
         elif kind == "action":
             self._actions_waiting.put((link, message, service))
         elif kind == "call":
-            self.executor.submit(self._reply, link, message, service)
+            self.executor.submit(self.rpcs.answer, link.send, message, service)
         elif kind == "reply":
             self.calls.on_reply(message)
         else:
@@ -101,15 +101,6 @@ class ServerVortex:
             for (link, _, _), reply in zip(batch, replies):
                 link.send(reply)
 
-    def _reply(self, link: Any, message: Frame, service: str) -> None:
-        try:
-            reply = self.rpcs.handle(message, service)
-        except Exception as e:  # an unencodable result, say: the caller still hears
-            log.exception("RPC %s failed", message.name)
-            reply = frame("reply", id=message.id, exception="peek.vortex.rpc.RpcError",
-                          error=f"the server failed to answer: {type(e).__name__}: {e}")
-        link.send(reply)
-
     def link_closed(self, link: Any) -> None:
         self.observables.drop(link)
         self.calls.on_lost(link)
@@ -123,10 +114,7 @@ class ServerVortex:
     def call(self, function: RpcFunction, args: tuple, kwargs: dict[str, Any]) -> Any:
         """Call ``function`` where it runs: here, or on a connected peer serving it."""
         if function.service == "server":
-            if "server" not in function.callers:
-                raise RpcError(f"RPC {function.name} may not be called from the server "
-                               f"service (callers: {', '.join(function.callers)})")
-            return function.function(*args, **kwargs)
+            return function.call_here("server", args, kwargs)
         for peer in self.peers.all():
             if peer.service == function.service and function.name in peer.rpcs:
                 return self.calls.call(peer.link, function, args, kwargs)
