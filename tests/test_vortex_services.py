@@ -167,6 +167,23 @@ def test_action_errors_and_timeouts_are_clear(services, site_ports):
                       "args": ["nuts"]})
     assert "no connected agent service serves it" in device.answer(ask)["error"]
 
+    # A burst from several devices, applied together: the failing actions among
+    # them undo nothing but themselves, and copies inside the burst apply once.
+    devices = [Device(site_ports["mobile"]) for _ in range(4)]
+    sent = []
+    for i in range(120):
+        amount = -1 if i % 10 == 3 else 1
+        action_id = sent[-1][0] if i % 10 == 7 else str(uuid.uuid4())
+        devices[i % 4].act(tally("burst", amount), action_id)
+        sent.append((action_id, amount, devices[i % 4]))
+    answers = [d.answer(action_id) for action_id, _, d in sent]
+    for (action_id, amount, _), reply in zip(sent, answers):
+        assert ("error" in reply) == (amount < 0), reply
+    good = {action_id for action_id, amount, _ in sent if amount > 0}
+    counts = sorted({a["id"]: a["result"]["count"] for a in answers if "result" in a}
+                    .values())
+    assert counts == list(range(1, len(good) + 1))
+
 
 def test_rpc_between_server_and_agent_with_refusals_timeouts_and_remote_errors(
         services, site_ports):

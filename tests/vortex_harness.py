@@ -146,6 +146,11 @@ class Device:
                          timeout)["tuples"]
 
     def answer(self, action_id: str, timeout: float = 30) -> dict:
+        """The answer to ``action_id``, also if it arrived while waiting for another."""
+        for frame in self.seen:
+            if frame["type"] == "result" and frame["id"] == action_id:
+                self.seen.remove(frame)
+                return frame
         return self.next(lambda f: f["type"] == "result" and f["id"] == action_id, timeout)
 
     def close(self) -> None:

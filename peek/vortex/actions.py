@@ -2,17 +2,17 @@
 
 An action arrives with an id its device made up.  The processor runs inside
 one database transaction that also records the action's answer under that
-id, so either both commit or neither does (actions arriving together share
-one transaction, each in a savepoint of its own, so that one commit, one disk
-flush, covers many):
+id, so either both commit or neither does (the actions of one plugin that
+arrive together share one transaction, so that one commit, one disk flush,
+covers many; see ``ActionProcessors.apply``):
 
 * a resend of an id already answered gets the recorded answer and the
   processor does not run again (also after a server restart);
 * a crash before the commit leaves nothing behind, and the resend applies
   the action for the first time;
 * two copies arriving at once: the second one's insert waits for the first
-  transaction, finds the id taken, rolls its own work back and answers
-  with the first one's answer.
+  transaction, finds the id taken, and its batch is rolled back and applied
+  again, answering the copy with the first one's answer.
 
 Database writes a processor wants covered by this must use ``ctx.session``.
 """
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 _table = VortexAction.__table__
+_RECORD = insert(_table).on_conflict_do_nothing().returning(_table.c.id)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class ActionContext:
     action_id: str
     #: The service the action came through (``client``, or ``server`` for REST on the server).
     via: str
-    _connection: sqlalchemy.Connection = field(repr=False)
+    _open_session: Callable[[], Session] = field(repr=False)
     _session: Session | None = field(default=None, repr=False)
     _after_commit: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
@@ -63,15 +64,13 @@ class ActionContext:
         """A session inside the action's transaction: what it writes commits
         together with the action's answer, or not at all."""
         if self._session is None:
-            # Its own savepoint: what it writes stays in the action's transaction.
-            self._session = Session(bind=self._connection,
-                                    join_transaction_mode="create_savepoint")
+            self._session = self._open_session()
         return self._session
 
 
 Processor = Callable[[Any, ActionContext], Any]
 
-#: Attempts at an action whose transaction the database rolled back.
+#: Attempts at a batch whose transaction the database rolled back.
 RETRIES = 3
 #: PostgreSQL's "try again" errors: deadlock detected, serialization failure.
 _RETRYABLE_CODES = {"40P01", "40001"}
@@ -80,6 +79,26 @@ _RETRYABLE_CODES = {"40P01", "40001"}
 def _retryable(error: BaseException) -> bool:
     return (isinstance(error, sqlalchemy.exc.DBAPIError)
             and getattr(error.orig, "pgcode", None) in _RETRYABLE_CODES)
+
+
+@dataclass
+class PreparedAction:
+    """An action decoded and routed, waiting in its plugin's lane."""
+
+    action_id: str
+    via: str
+    name: str
+    owner: str
+    action: Any
+    processor: Processor
+
+
+class _ProcessorFailed(Exception):
+    """A processor failed on the fast path: apply the batch again, isolated."""
+
+
+class _RecordedMeanwhile(Exception):
+    """Another transaction recorded a copy of an action of this batch."""
 
 
 def answer(action_id: str, result: Any = None, error: str | None = None) -> str:
@@ -113,62 +132,17 @@ class ActionProcessors:
             for name in [n for n, (o, _) in self._by_type.items() if o == owner]:
                 del self._by_type[name]
 
-    def _processor(self, tuple_type: str) -> Processor | None:
+    def _processor(self, tuple_type: str) -> tuple[str, Processor] | None:
         entry = self._by_type.get(tuple_type)
         if entry is not None:
-            return entry[1]
-        return self._defaults.get(tuple_type.split(".", 1)[0])
+            return entry
+        owner = tuple_type.split(".", 1)[0]
+        processor = self._defaults.get(owner)
+        return None if processor is None else (owner, processor)
 
-    def apply_batch(self, batch: list[tuple[Any, msgspec.Raw | bytes, str]]) -> list[str]:
-        """Apply actions ``(id, encoded tuple, via)`` in one transaction, each in
-        a savepoint of its own (one failing never undoes another), so a
-        single commit covers them all; returns their answers, in order."""
-        answers: list[str | None] = [None] * len(batch)
-        work = []
-        for index, (action_id, encoded, via) in enumerate(batch):
-            prepared = self._prepare(action_id, encoded)
-            if isinstance(prepared, str):
-                answers[index] = prepared
-            else:
-                work.append((index, action_id, via, *prepared))
-        if work:
-            self._apply_with_retries(work, answers)
-        return answers  # type: ignore[return-value]
-
-    def _apply_with_retries(self, work: list[tuple], answers: list[str | None]) -> None:
-        """A batch the database rolled back (a deadlock with another batch over
-        the same rows, say) is applied again one action at a time; nothing of
-        it was committed, so nothing is applied twice."""
-        try:
-            self._apply_once(work, answers)
-            return
-        except sqlalchemy.exc.SQLAlchemyError as e:
-            error = e
-            for index, *_ in work:
-                answers[index] = None  # rolled back: not answered yet
-        if len(work) > 1 and _retryable(error):
-            log.info("%d actions rolled back together (%s); applying them one by one",
-                     len(work), type(error.orig).__name__)
-            for item in work:
-                for attempt in range(RETRIES):
-                    try:
-                        self._apply_once([item], answers)
-                        break
-                    except sqlalchemy.exc.SQLAlchemyError as e:
-                        error = e
-                        answers[item[0]] = None
-                        if not _retryable(e):
-                            break
-        for index, action_id, *_ in work:
-            if answers[index] is None:
-                log.error("Action %s not recorded: %s", action_id, error)
-                answers[index] = answer(action_id, error=(
-                    "the server could not record the action (database unavailable); "
-                    "resend it with the same id"))
-
-    def _prepare(self, action_id: Any, encoded: msgspec.Raw | bytes
-                 ) -> str | tuple[str, Any, Processor]:
-        """(type name, action, processor), or the error answer."""
+    def prepare(self, action_id: Any, encoded: msgspec.Raw | bytes,
+                via: str) -> PreparedAction | str:
+        """The action ready to apply, or the error answer it gets at once."""
         if not isinstance(action_id, str) or not ID_PATTERN.match(action_id):
             return frame("result", id=action_id if isinstance(action_id, str) else None,
                          error="an action needs an id of 8 to 100 letters, digits or "
@@ -183,63 +157,127 @@ class ActionProcessors:
             return answer(action_id, error=f"bad action: {e}")
         name = type(action).__struct_config__.tag if isinstance(action, tuples.Tuple) \
             else action.__tuple_type__.__struct_config__.tag
-        processor = self._processor(name)
-        if processor is None:
+        entry = self._processor(name)
+        if entry is None:
             return answer(action_id, error=f"no action processor for {name} (is its "
                                            "plugin enabled and started?)")
-        return name, action, processor
+        return PreparedAction(action_id, via, name, entry[0], action, entry[1])
+
+    def apply(self, work: list[PreparedAction]) -> list[str]:
+        """Apply actions in one transaction, so one commit covers them all, and
+        return their answers in order.
+
+        First all together, with no savepoints (the fast path).  If a
+        processor fails, everything is rolled back and the batch applied again
+        with a savepoint for each action, so the failure undoes only its own
+        action.  A batch the database rolled back (a deadlock, a copy of an
+        action recorded meanwhile by another transaction) is applied again;
+        nothing of it was committed, so nothing is applied twice."""
+        answers: dict[int, str] = {}
+        isolated, error = False, None
+        for _ in range(RETRIES + 1):
+            answers.clear()
+            try:
+                self._apply(work, answers, isolated)
+                return [answers[i] for i in range(len(work))]
+            except _ProcessorFailed:
+                isolated = True
+            except _RecordedMeanwhile:
+                log.info("Copies of %d actions were recorded meanwhile; applying again",
+                         len(work))
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                error = e
+                if not _retryable(e):
+                    break
+                log.info("%d actions rolled back together (%s); applying them again",
+                         len(work), type(e.orig).__name__)
+        log.error("%d actions not recorded: %s", len(work), error)
+        return [answer(item.action_id, error=(
+            "the server could not record the action (database unavailable); "
+            "resend it with the same id")) for item in work]
 
     def _recorded(self, conn: sqlalchemy.Connection, ids: list[str]) -> dict[str, str]:
         return dict(conn.execute(sqlalchemy.select(_table.c.id, _table.c.answer)
                                  .where(_table.c.id.in_(ids))).all())
 
-    def _record(self, conn: sqlalchemy.Connection, action_id: str, name: str,
-                reply: str) -> bool:
-        inserted = conn.execute(insert(_table).values(
-            id=action_id, tuple_type=name, answer=reply)
-            .on_conflict_do_nothing().returning(_table.c.id)).first()
-        return inserted is not None
-
-    def _apply_once(self, work: list[tuple], answers: list[str | None]) -> None:
+    def _apply(self, work: list[PreparedAction], answers: dict[int, str],
+               isolated: bool) -> None:
         after_commit: list[tuple[str, Callable[[], Any]]] = []
-        with self.engine.connect() as conn, conn.begin():
-            recorded = self._recorded(conn, [item[1] for item in work])
-            for index, action_id, via, name, action, processor in work:
-                if action_id in recorded:
-                    log.info("Action %s (%s) was already applied: answered again",
-                             action_id, name)
-                    answers[index] = recorded[action_id]
-                    continue
-                savepoint = conn.begin_nested()
-                context = ActionContext(action_id, via, conn)
-                try:
-                    reply = answer(action_id, result=processor(action, context))
-                    if context._session is not None:
-                        context._session.commit()  # into the action's transaction
-                except Exception as e:  # the processor's failure is the action's answer
-                    if _retryable(e):
-                        raise  # the whole transaction is lost, not just this action
-                    savepoint.rollback()
-                    savepoint = conn.begin_nested()
-                    context._after_commit.clear()
-                    log.warning("Action %s (%s) failed: %s: %s", action_id, name,
-                                type(e).__name__, e)
-                    reply = answer(action_id, error=f"{type(e).__name__}: {e}")
-                finally:
-                    if context._session is not None:
-                        context._session.close()
-                if self._record(conn, action_id, name, reply):
-                    savepoint.commit()
-                    recorded[action_id] = answers[index] = reply
-                    after_commit += [(action_id, c) for c in context._after_commit]
-                else:  # a copy sent at the same time, in another transaction, won
-                    savepoint.rollback()
-                    answers[index] = self._recorded(conn, [action_id]).get(action_id, reply)
+        records: list[dict[str, str]] = []
+        with self.engine.connect() as conn, conn.begin() as transaction:
+            recorded = self._recorded(conn, [item.action_id for item in work])
+            shared: list[Session] = []  # the fast path's one session, once opened
+
+            def open_shared() -> Session:
+                if not shared:
+                    shared.append(Session(bind=conn, join_transaction_mode="rollback_only"))
+                return shared[0]
+            try:
+                for index, item in enumerate(work):
+                    if item.action_id in recorded:
+                        log.info("Action %s (%s) was already applied: answered again",
+                                 item.action_id, item.name)
+                        answers[index] = recorded[item.action_id]
+                        continue
+                    if isolated:
+                        reply, callbacks = self._run_in_savepoint(conn, item)
+                    else:
+                        reply, callbacks = self._run(item, open_shared, transaction)
+                    records.append({"id": item.action_id, "tuple_type": item.name,
+                                    "answer": reply})
+                    recorded[item.action_id] = answers[index] = reply
+                    after_commit += [(item.action_id, c) for c in callbacks]
+            finally:
+                for session in shared:
+                    session.close()
+            if records:
+                inserted = conn.execute(_RECORD, records).all()
+                if len(inserted) < len(records):
+                    raise _RecordedMeanwhile()
         for action_id, callback in after_commit:
             try:
                 callback()
             except Exception:  # the action stands; its follow-up failed
                 log.exception("After-commit step of action %s failed", action_id)
+
+    @staticmethod
+    def _run(item: PreparedAction, open_session: Callable[[], Session],
+             transaction: sqlalchemy.RootTransaction) -> tuple[str, list]:
+        context = ActionContext(item.action_id, item.via, open_session)
+        try:
+            reply = answer(item.action_id, result=item.processor(item.action, context))
+            if context._session is not None:
+                context._session.flush()
+        except Exception as e:
+            if _retryable(e):
+                raise  # the whole transaction is lost, not just this action
+            raise _ProcessorFailed() from e
+        if not transaction.is_active:  # the processor rolled its session back
+            raise _ProcessorFailed()
+        return reply, context._after_commit
+
+    @staticmethod
+    def _run_in_savepoint(conn: sqlalchemy.Connection,
+                          item: PreparedAction) -> tuple[str, list]:
+        savepoint = conn.begin_nested()
+        context = ActionContext(item.action_id, item.via, lambda: Session(
+            bind=conn, join_transaction_mode="create_savepoint"))
+        try:
+            reply = answer(item.action_id, result=item.processor(item.action, context))
+            if context._session is not None:
+                context._session.commit()  # into the action's savepoint
+            savepoint.commit()
+            return reply, context._after_commit
+        except Exception as e:  # the processor's failure is the action's answer
+            if _retryable(e):
+                raise
+            savepoint.rollback()
+            log.warning("Action %s (%s) failed: %s: %s", item.action_id, item.name,
+                        type(e).__name__, e)
+            return answer(item.action_id, error=f"{type(e).__name__}: {e}"), []
+        finally:
+            if context._session is not None:
+                context._session.close()
 
     def prune(self, days: int) -> int:
         """Forget answers older than ``days``; returns how many."""

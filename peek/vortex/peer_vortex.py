@@ -148,7 +148,7 @@ class PeerVortex:
                 device.send(frame("result", id=message.id, error=(
                     "an action frame needs an id and a tuple")))
                 return
-            self.actions.forward(message.id, message.tuple_, device.send)
+            self.actions.forward(message.id, message.tuple_, device.send, device.name)
         else:
             raise FrameError(f"unknown frame type {kind!r}; devices send subscribe, "
                              "unsubscribe, action or ping")

@@ -4,8 +4,7 @@ the client and agent services over their links (see peek.blueprints.peer)."""
 from __future__ import annotations
 
 import logging
-import queue
-import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -13,15 +12,18 @@ import sqlalchemy
 
 from peek.config import ServiceConfig
 from peek.peering.registry import PeerRegistry
-from peek.vortex.actions import ActionProcessors
+from peek.vortex.actions import ActionProcessors, PreparedAction, answer
 from peek.vortex.frames import Frame, FrameError, frame, route_subscription
+from peek.vortex.lanes import SerialLanes
 from peek.vortex.observable import Observables
 from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
 
 log = logging.getLogger(__name__)
 
-#: Threads applying actions, and the most actions one transaction applies.
-ACTION_THREADS, ACTION_BATCH = 4, 200
+#: The most actions one transaction applies, and how many transactions a
+#: plugin's actions may have open at once (lanes; one device's actions all go
+#: through the same lane, so they apply in the order it sent them).
+ACTION_BATCH, ACTION_LANES = 200, 4
 
 
 class ServerVortex:
@@ -36,10 +38,7 @@ class ServerVortex:
         self._actions: ActionProcessors | None = None
         self.rpcs = RpcEndpoints("server")
         self.calls = RpcCalls("server")
-        self._actions_waiting: queue.SimpleQueue = queue.SimpleQueue()
-        self._batchers = [threading.Thread(target=self._apply_actions, daemon=True,
-                                           name=f"vortex-actions-{n}")
-                          for n in range(ACTION_THREADS)]
+        self._lanes = SerialLanes(self.executor, self._apply_actions, ACTION_BATCH)
 
     @property
     def actions(self) -> ActionProcessors:
@@ -49,16 +48,8 @@ class ServerVortex:
 
     def start(self) -> None:
         self.actions.prune(self.config.get("vortex.actionRetentionDays"))
-        for batcher in self._batchers:
-            batcher.start()
 
     def stop(self) -> None:
-        for batcher in self._batchers:
-            if batcher.is_alive():
-                self._actions_waiting.put(None)
-        for batcher in self._batchers:
-            if batcher.is_alive():
-                batcher.join(timeout=10)
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     def handle(self, link: Any, service: str, message: Frame) -> None:
@@ -69,7 +60,12 @@ class ServerVortex:
         elif kind in ("subscribe", "unsubscribe"):
             route_subscription(self.observables, link, message)
         elif kind == "action":
-            self._actions_waiting.put((link, message, service))
+            prepared = self.actions.prepare(message.id, message.tuple_, service)
+            if isinstance(prepared, str):
+                link.send(prepared)
+            else:
+                lane = zlib.crc32((message.origin or message.id).encode()) % ACTION_LANES
+                self._lanes.put((prepared.owner, lane), (link, prepared))
         elif kind == "call":
             self.executor.submit(self.rpcs.answer, link.send, message, service)
         elif kind == "reply":
@@ -77,29 +73,15 @@ class ServerVortex:
         else:
             raise FrameError(f"unknown frame type {kind!r}")
 
-    def _apply_actions(self) -> None:
-        """Take the actions waiting (up to ACTION_BATCH) and apply them together."""
-        while True:
-            batch = [self._actions_waiting.get()]
-            if batch[0] is None:
-                return
-            while len(batch) < ACTION_BATCH:
-                try:
-                    item = self._actions_waiting.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._actions_waiting.put(None)  # for this thread's next round
-                    break
-                batch.append(item)
-            try:
-                replies = self.actions.apply_batch([(m.id, m.tuple_, s) for _, m, s in batch])
-            except Exception as e:  # every action gets an answer, whatever went wrong
-                log.exception("%d actions could not be applied", len(batch))
-                replies = [frame("result", id=m.id, error=f"the server failed to apply it: "
-                                 f"{type(e).__name__}: {e}") for _, m, _ in batch]
-            for (link, _, _), reply in zip(batch, replies):
-                link.send(reply)
+    def _apply_actions(self, lane: tuple[str, int], batch: list[tuple[Any, PreparedAction]]) -> None:
+        try:
+            replies = self.actions.apply([prepared for _, prepared in batch])
+        except Exception as e:  # every action gets an answer, whatever went wrong
+            log.exception("%d actions for %s could not be applied", len(batch), lane[0])
+            replies = [answer(p.action_id, error=f"the server failed to apply it: "
+                              f"{type(e).__name__}: {e}") for _, p in batch]
+        for (link, _), reply in zip(batch, replies):
+            link.send(reply)
 
     def link_closed(self, link: Any) -> None:
         self.observables.drop(link)
