@@ -59,7 +59,7 @@ async def offer(port: int, seconds: float, rate: float) -> tuple[float, list[flo
                 await asyncio.sleep(delay)
             action_id = str(uuid.uuid4())
             sent[action_id] = time.perf_counter()
-            device.send({"type": "action", "id": action_id, "tuple": {
+            await device.send({"type": "action", "id": action_id, "tuple": {
                 "_tt": "peek_plugin_tally.AddToTally", "name": f"bench-{index}"}})
     await asyncio.gather(*(pump(i, d) for i, d in enumerate(devices)))
     try:
@@ -67,8 +67,7 @@ async def offer(port: int, seconds: float, rate: float) -> tuple[float, list[flo
     except asyncio.TimeoutError:
         pass
     elapsed = time.perf_counter() - start
-    for device in devices:
-        device.close()
+    await asyncio.gather(*(device.close() for device in devices))
     if errors:
         print(f"{len(errors)} actions failed, e.g. {errors[0]}", file=sys.stderr)
     failed = len(errors) + total - len(latencies)

@@ -3,7 +3,7 @@
 ``platform()`` starts ``peek server`` (on the embedded PostgreSQL of a new
 PEEK_HOME, with one local Dask worker) and ``peek client`` as separate
 processes, with the tally test plugin (tests/plugins/peek_plugin_tally)
-enabled.  ``AsyncDevice`` is a device websocket client on asyncio and wsproto,
+enabled.  ``AsyncDevice`` is a device websocket client on asyncio (websockets),
 so that one benchmark process holds thousands of them without a thread each.
 """
 
@@ -24,9 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import requests  # noqa: E402
-from wsproto import ConnectionType, WSConnection  # noqa: E402
-from wsproto.events import (AcceptConnection, CloseConnection, Ping, Request,  # noqa: E402
-                            TextMessage)
+from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from tests.vortex_harness import ServiceRun, install_tally, set_vortex_config  # noqa: E402
 
@@ -88,60 +87,37 @@ class AsyncDevice:
     def __init__(self, port: int, on_frame: Callable[[dict, float], Any]):
         self.port = port
         self.on_frame = on_frame
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.writer: asyncio.StreamWriter | None = None
+        self.ws: ClientConnection | None = None
         self.closed = False
 
     async def connect(self, attempts: int = 20) -> None:
         for attempt in range(attempts):
             try:
-                reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+                self.ws = await connect(f"ws://127.0.0.1:{self.port}/vortex/ws",
+                                        compression=None, max_size=None,
+                                        ping_interval=None, open_timeout=30)
                 break
             except OSError:
                 await asyncio.sleep(0.05 * (attempt + 1))
         else:
             raise ConnectionError("could not connect")
-        self.writer.write(self.ws.send(Request(host=f"127.0.0.1:{self.port}",
-                                               target="/vortex/ws")))
-        accepted = asyncio.get_running_loop().create_future()
-        asyncio.create_task(self._read(reader, accepted))
-        await asyncio.wait_for(accepted, 30)
+        asyncio.create_task(self._read())
 
-    async def _read(self, reader: asyncio.StreamReader, accepted: asyncio.Future) -> None:
-        parts: list[str] = []
+    async def _read(self) -> None:
         try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                now = time.perf_counter()
-                self.ws.receive_data(data)
-                for event in self.ws.events():
-                    if isinstance(event, AcceptConnection):
-                        accepted.set_result(True)
-                    elif isinstance(event, TextMessage):
-                        parts.append(event.data)
-                        if event.message_finished:
-                            self.on_frame(json.loads("".join(parts)), now)
-                            parts = []
-                    elif isinstance(event, Ping):
-                        self.writer.write(self.ws.send(event.response()))
-                    elif isinstance(event, CloseConnection):
-                        self.closed = True
-                        return
-        except (ConnectionError, OSError):
+            async for message in self.ws:
+                self.on_frame(json.loads(message), time.perf_counter())
+        except ConnectionClosed:
             pass
         finally:
             self.closed = True
-            if not accepted.done():
-                accepted.set_exception(ConnectionError("closed before the handshake"))
 
-    def send(self, frame: dict) -> None:
-        self.writer.write(self.ws.send(TextMessage(data=json.dumps(frame))))
+    async def send(self, frame: dict) -> None:
+        await self.ws.send(json.dumps(frame))
 
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
 
 
 def percentile(values: list[float], fraction: float) -> float:

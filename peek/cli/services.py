@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -23,6 +24,10 @@ def _service_command(service: str, doc: str) -> click.Command:
     @click.command(name=service, help=doc)
     @reported
     def command() -> None:
+        from peek import greenlets
+        if service in greenlets.GREENLET_SERVICES and not greenlets.active():
+            # The patch must come before any import opens a socket: start afresh.
+            os.execv(sys.executable, [sys.executable, "-m", "peek", service])
         from peek.serve import run_service
         run_service(service)
     return command

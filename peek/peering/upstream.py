@@ -21,7 +21,7 @@ from peek.config import ServiceConfig
 from peek.peering import protocol
 from peek.peering.backoff import reconnect_delay
 from peek.vortex import frames
-from peek.vortex.connection import SERVICE_LINK_QUEUE_FACTOR, Connection
+from peek.vortex.connection import SERVICE_LINK_QUEUE_FACTOR, Connection, split_frames
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class UpstreamLink:
         try:
             self._hello(ws)
             connection = Connection(ws, "link to the server", SERVICE_LINK_QUEUE_FACTOR
-                                    * self.config.get("vortex.sendQueueFrames"))
+                                    * self.config.get("vortex.sendQueueFrames"), coalesce=True)
             self.connection = connection
             self.state, self.last_error = "connected", None
             log.info("Connected to the server at %s", self.url)
@@ -136,9 +136,10 @@ class UpstreamLink:
             now = time.monotonic()
             if raw is not None:
                 last_heard = now
-                message = frames.parse(raw)
-                if self.vortex:
-                    self.vortex.from_upstream(message, raw)
+                for one in split_frames(raw):
+                    message = frames.parse(one)
+                    if self.vortex:
+                        self.vortex.from_upstream(message, one)
             elif now - last_heard > silence_limit:
                 raise simple_websocket.ConnectionClosed(reason=1001, message="server silent")
             if now - last_ping >= protocol.HEARTBEAT_S:

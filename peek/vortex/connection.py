@@ -22,15 +22,27 @@ _CLOSE = object()
 #: times a device's before the link counts as stuck.
 SERVICE_LINK_QUEUE_FACTOR = 100
 
+#: A service link sends the frames waiting in its queue together, one per
+#: line of one websocket message, up to this many bytes: under load that is
+#: one send and one parse for many frames.  (A frame is compact JSON, so it
+#: never holds a raw newline.)
+COALESCE_BYTES = 256 * 1024
+
+
+def split_frames(message: str) -> list[str]:
+    """The frames of a service link message."""
+    return message.split("\n")
+
 #: Close codes (RFC 6455): browsers' htmx websocket extension reconnects after
 #: 1006 (no close frame, as when a peer is cut off), 1011, 1012 and 1013.
 GOING_AWAY, PROTOCOL_ERROR, TRY_AGAIN_LATER, SERVICE_RESTART = 1001, 1002, 1013, 1012
 
 
 class Connection:
-    def __init__(self, ws: Any, name: str, max_queue: int):
+    def __init__(self, ws: Any, name: str, max_queue: int, coalesce: bool = False):
         self.ws = ws
         self.name = name
+        self._coalesce = coalesce
         self.closed = threading.Event()
         self.close_reason: str | None = None
         self._finishing = False
@@ -105,12 +117,29 @@ class Connection:
 
     def _write(self) -> None:
         while not self.closed.is_set():
-            frame = self._queue.get()
-            if frame is _CLOSE:
+            frames = self._next_frames()
+            closing = frames[-1] is _CLOSE
+            if closing:
+                frames.pop()
+            if frames:
+                try:
+                    self.ws.send(frames[0] if len(frames) == 1 else "\n".join(frames))
+                except Exception as e:  # the peer went away mid-send
+                    self.close(f"send failed: {type(e).__name__}: {e}", force=True)
+                    break
+            if closing:
                 if self._finishing:
                     self.close(code=self._close_code)
                 break
+
+    def _next_frames(self) -> list:
+        """The next frame, and with ``coalesce`` those waiting behind it."""
+        frames = [self._queue.get()]
+        size = len(frames[0]) if frames[0] is not _CLOSE else 0
+        while self._coalesce and frames[-1] is not _CLOSE and size < COALESCE_BYTES:
             try:
-                self.ws.send(frame)
-            except Exception as e:  # the peer went away mid-send
-                self.close(f"send failed: {type(e).__name__}: {e}", force=True)
+                frames.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+            size += len(frames[-1]) if frames[-1] is not _CLOSE else 0
+        return frames

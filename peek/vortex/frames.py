@@ -67,8 +67,11 @@ def frame(kind: str, **fields: Any) -> str:
     """Encode a frame (websocket text); ``fields`` may hold raw JSON (:class:`msgspec.Raw`)."""
     if "tuple_" in fields:
         fields["tuple"] = fields.pop("tuple_")
-    return _encoder.encode({"type": kind, **{k: v for k, v in fields.items()
-                                             if v is not None and not _empty(v)}}).decode()
+    encoded = _encoder.encode({"type": kind, **{k: v for k, v in fields.items()
+                                                if v is not None and not _empty(v)}}).decode()
+    # A frame is one line (service links send several per message): a newline
+    # can only be whitespace inside raw JSON a device sent, so a space will do.
+    return encoded.replace("\n", " ") if "\n" in encoded else encoded
 
 
 def _empty(value: Any) -> bool:

@@ -10,7 +10,8 @@ from peek.peering import protocol
 from peek.peering.registry import Peer
 from peek.runtime import current_runtime
 from peek.vortex import frames
-from peek.vortex.connection import PROTOCOL_ERROR, SERVICE_LINK_QUEUE_FACTOR, Connection
+from peek.vortex.connection import (PROTOCOL_ERROR, SERVICE_LINK_QUEUE_FACTOR, Connection,
+                                    split_frames)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def peer_link(ws) -> None:
 
     ws.send(frames.frame("welcome"))
     link = Connection(ws, f"{hello.service} service {hello.name}",
-                      SERVICE_LINK_QUEUE_FACTOR * runtime.config.get("vortex.sendQueueFrames"))
+                      SERVICE_LINK_QUEUE_FACTOR * runtime.config.get("vortex.sendQueueFrames"),
+                      coalesce=True)
     peer = runtime.peers.add(Peer(service=hello.service, name=str(hello.name),
                                   version=str(hello.version), address=address,
                                   plugins=_plugin_list(hello.plugins),
@@ -79,7 +81,8 @@ def _serve(ws, link: Connection, peer: Peer, runtime) -> None:
                 return
             continue
         last_heard = time.monotonic()
-        runtime.vortex.handle(link, peer.service, frames.parse(raw))
+        for one in split_frames(raw):
+            runtime.vortex.handle(link, peer.service, frames.parse(one))
 
 
 def _authorised() -> bool:

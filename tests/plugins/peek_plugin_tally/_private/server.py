@@ -5,6 +5,8 @@ from peek_plugin_tally import rpcs
 from peek_plugin_tally.tuples import AddToTally, AskAgent, Tally
 
 PLATFORM = None
+ADD = text("INSERT INTO pl_tally.tally (name, count) VALUES (:name, :amount) "
+           "ON CONFLICT (name) DO UPDATE SET count = tally.count + :amount RETURNING count")
 
 
 def read_tallies(name=None, padding=0):
@@ -34,10 +36,8 @@ class ServerHook(PluginHook):
     def add(self, action, ctx):
         if action.amount < 0:
             raise ValueError("a tally only grows")
-        count = ctx.session.execute(text(
-            "INSERT INTO pl_tally.tally (name, count) VALUES (:name, :amount) "
-            "ON CONFLICT (name) DO UPDATE SET count = tally.count + :amount "
-            "RETURNING count"), {"name": action.name, "amount": action.amount}).scalar()
+        count = ctx.session.execute(ADD, {"name": action.name,
+                                          "amount": action.amount}).scalar()
         ctx.after_commit(lambda: self.platform.notify(Tally))
         return Tally(name=action.name, count=count)
 
