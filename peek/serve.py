@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import threading
 from pathlib import Path
@@ -103,10 +104,24 @@ class ServiceProcess:
         log.info("The Peek %s service stopped", self.config.service)
 
 
+def raise_open_file_limit() -> int:
+    """Every websocket is an open file: allow as many as the hard limit does
+    (the soft limit is often 1,024).  Returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as e:
+            log.warning("Could not raise the open-file limit from %s: %s", soft, e)
+    return soft
+
+
 def run_service(service: str, home: Path | None = None) -> None:
     """Start ``service`` and serve until SIGINT or SIGTERM."""
     config = load_config(service, home)
     setup_logging(config)
+    log.info("Up to %s open files (websockets included)", raise_open_file_limit())
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
