@@ -4,6 +4,7 @@ on real websockets: observables, actions exactly once, RPC, bad frames."""
 import json
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -26,14 +27,15 @@ def services(configured, site_ports):
     """Start services as separate processes; all stopped after the test."""
     runs = []
 
-    def start(service: str, **vortex):
-        """``vortex``: vortex.* config keys of this service."""
+    def start(service: str, script: bool = False, **vortex):
+        """``vortex``: vortex.* config keys of this service; ``script``: start
+        it with the ``peek`` script."""
         if not runs:
             install_tally(configured)
         set_vortex_config(configured, service, **vortex)
         port = {"server": site_ports["admin"], "client": site_ports["mobile"],
                 "agent": site_ports["agent"]}[service]
-        run = ServiceRun(service, configured, port).start()
+        run = ServiceRun(service, configured, port, script).start()
         runs.append(run)
         return run.wait_ready()
 
@@ -60,6 +62,31 @@ def test_devices_get_current_data_then_every_update_through_one_upstream_subscri
 
     (subscription,) = [s for s in server_subscriptions(site_ports) if "apples" in s["selector"]]
     assert subscription["subscribers"] == 1  # the client service, for all five devices
+    for device in devices:
+        device.close()
+
+
+def os_threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Threads:"))
+               .split()[1])
+
+
+def test_device_websockets_cost_the_client_service_no_threads(services, site_ports):
+    """300 devices on a client started by the ``peek`` script: all subscribed
+    and updated, while the process keeps a handful of OS threads (greenlets)."""
+    services("server")
+    client = services("client", script=True)
+    devices = [Device(site_ports["mobile"]) for _ in range(300)]
+    for device in devices:
+        device.subscribe(TALLY, name="crowd")
+    for device in devices:
+        assert count_of(device.data(), "crowd") == 0
+    devices[0].act(tally("crowd"))
+    for device in devices:
+        assert count_of(device.data(where=lambda t: count_of(t, "crowd") == 1), "crowd") == 1
+    assert client_health(site_ports)["connections"]["devices"] == 300
+    assert os_threads(client.process.pid) < 50
     for device in devices:
         device.close()
 

@@ -67,15 +67,19 @@ def stalled_device(port: int, first_frame: dict) -> socket.socket:
 class ServiceRun:
     """One service process; its output goes to a log file in the home."""
 
-    def __init__(self, service: str, home: Path, port: int):
+    def __init__(self, service: str, home: Path, port: int, script: bool = False):
+        """``script``: start it with the ``peek`` console script instead of
+        ``python -m peek``."""
         self.service, self.home, self.port = service, home, port
+        self.command = ([str(Path(sys.executable).with_name("peek"))] if script
+                        else [sys.executable, "-m", "peek"]) + [service]
         self.process: subprocess.Popen | None = None
         self.log = home / f"{service}-run.log"
 
     def start(self) -> "ServiceRun":
         with open(self.log, "a") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "peek", self.service], cwd=REPO,
+                self.command, cwd=REPO,
                 env=dict(os.environ, PEEK_HOME=str(self.home)),
                 stdout=out, stderr=subprocess.STDOUT)
         return self
