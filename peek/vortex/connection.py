@@ -9,9 +9,9 @@ growing memory without bound.  The peer reconnects and resyncs.
 from __future__ import annotations
 
 import logging
-import queue
 import socket
 import threading
+from collections import deque
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,12 @@ class Connection:
         self.close_reason: str | None = None
         self._finishing = False
         self._close_code = GOING_AWAY
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        # A deque and an event rather than a Queue: appending is one atomic
+        # step, and a fan-out to thousands of connections wakes each writer
+        # once, however many frames wait.
+        self._frames: deque = deque()
+        self._max_queue = max_queue
+        self._wake = threading.Event()
         self._writer = threading.Thread(target=self._write, name=f"send {name}", daemon=True)
         self._writer.start()
 
@@ -57,20 +62,19 @@ class Connection:
     @property
     def pending(self) -> int:
         """Frames queued and not yet sent."""
-        return self._queue.qsize()
+        return len(self._frames)
 
     def send(self, frame: str | bytes) -> bool:
         """Queue ``frame``; False (and the connection dropped) if the peer is
         too far behind, or already closing."""
         if self._finishing or self.closed.is_set():
             return False
-        try:
-            self._queue.put_nowait(frame)
-            return True
-        except queue.Full:
-            self.close(f"too slow: {self._queue.maxsize} frames waiting to be sent",
-                       force=True)
+        if len(self._frames) >= self._max_queue:
+            self.close(f"too slow: {self._max_queue} frames waiting to be sent", force=True)
             return False
+        self._frames.append(frame)
+        self._wake.set()
+        return True
 
     def finish(self, reason: str | None = None, code: int = GOING_AWAY) -> None:
         """Send what is queued (an error reply, say), then close with ``code``."""
@@ -80,10 +84,8 @@ class Connection:
         if reason:
             self.close_reason = reason
             log.warning("Closing %s: %s", self.name, reason)
-        try:
-            self._queue.put(_CLOSE, timeout=1)
-        except queue.Full:
-            self.close(reason, force=True)
+        self._frames.append(_CLOSE)
+        self._wake.set()
 
     def close(self, reason: str | None = None, force: bool = False,
               code: int = GOING_AWAY) -> None:
@@ -97,10 +99,7 @@ class Connection:
         self.closed.set()
         if reason:
             log.warning("Dropped %s: %s", self.name, reason)
-        try:
-            self._queue.put_nowait(_CLOSE)  # wakes the writer if it waits for frames
-        except queue.Full:
-            pass
+        self._wake.set()  # the writer stops waiting for frames
         if force:
             try:
                 self.ws.sock.shutdown(socket.SHUT_RDWR)
@@ -116,9 +115,11 @@ class Connection:
             pass
 
     def _write(self) -> None:
-        while not self.closed.is_set():
+        while True:
             frames = self._next_frames()
-            closing = frames[-1] is _CLOSE
+            if frames is None:  # closed
+                return
+            closing = bool(frames) and frames[-1] is _CLOSE
             if closing:
                 frames.pop()
             if frames:
@@ -126,20 +127,26 @@ class Connection:
                     self.ws.send(frames[0] if len(frames) == 1 else "\n".join(frames))
                 except Exception as e:  # the peer went away mid-send
                     self.close(f"send failed: {type(e).__name__}: {e}", force=True)
-                    break
+                    return
             if closing:
-                if self._finishing:
-                    self.close(code=self._close_code)
-                break
+                self.close(code=self._close_code)
+                return
 
-    def _next_frames(self) -> list:
-        """The next frame, and with ``coalesce`` those waiting behind it."""
-        frames = [self._queue.get()]
+    def _next_frames(self) -> list | None:
+        """The next frame (with ``coalesce``, those waiting behind it too), or
+        None once the connection is closed."""
+        while not self._frames:
+            if self.closed.is_set():
+                return None
+            self._wake.clear()
+            if not self._frames and not self.closed.is_set():
+                self._wake.wait()
+        if self.closed.is_set():
+            return None
+        frames = [self._frames.popleft()]
         size = len(frames[0]) if frames[0] is not _CLOSE else 0
-        while self._coalesce and frames[-1] is not _CLOSE and size < COALESCE_BYTES:
-            try:
-                frames.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        while self._coalesce and frames[-1] is not _CLOSE and size < COALESCE_BYTES \
+                and self._frames:
+            frames.append(self._frames.popleft())
             size += len(frames[-1]) if frames[-1] is not _CLOSE else 0
         return frames
