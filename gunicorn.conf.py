@@ -1,16 +1,15 @@
 """gunicorn settings for one Peek service (see docs/deploy.md).
 
 One worker process per service: a service keeps live state (connected peers,
-subscriptions, caches) in memory.  The client service runs on gevent
-greenlets (see peek/greenlets.py), so one process holds thousands of device
-websockets; ``worker_connections`` bounds them.  The server and agent use the
-gthread worker: each websocket and request in flight takes one of ``threads``.
+subscriptions, caches) in memory.  The gthread worker gives each websocket a
+thread for its lifetime, so ``threads`` bounds the websockets plus requests in
+flight.  (``peek client`` serves devices on gevent greenlets instead; gunicorn's
+gevent worker does not deliver device frames yet, see docs/deploy.md.)
 """
 
 import os
 
 from peek.config import load_config
-from peek.greenlets import GREENLET_SERVICES
 from peek.services import SERVER
 from peek.sites import site_address
 
@@ -23,9 +22,8 @@ if service == SERVER:
     bind.append(":".join(map(str, site_address(_config, "server"))))
 
 workers = 1
-worker_class = "gevent" if service in GREENLET_SERVICES else "gthread"
+worker_class = "gthread"
 threads = int(os.environ.get("PEEK_THREADS", "256"))
-worker_connections = int(os.environ.get("PEEK_CONNECTIONS", "15000"))
 # Websockets stay open for hours; gthread's timeout only guards the worker's heartbeat.
 timeout = 60
 graceful_timeout = 30

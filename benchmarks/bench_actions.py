@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 
-from vortex_bench import AsyncDevice, median, percentile, platform
+from vortex_bench import AsyncDevice, median, percentile, platform, report
 
 DEVICES = 100
 RATE = 2000
@@ -74,22 +74,17 @@ async def offer(port: int, seconds: float, rate: float) -> tuple[float, list[flo
     return (len(latencies) - len(errors)) / elapsed, latencies, failed
 
 
-def main() -> int:
-    try:
-        with platform() as ports:
-            asyncio.run(offer(ports["mobile"], 1, RATE / 4))  # warm-up
-            runs = [asyncio.run(offer(ports["mobile"], SECONDS, RATE)) for _ in range(RUNS)]
-        rate = median([r[0] for r in runs])
-        p50 = median([percentile(r[1], 0.50) for r in runs]) * 1000
-        p99 = median([percentile(r[1], 0.99) for r in runs]) * 1000
-        failed = sum(r[2] for r in runs)
-        print(f"BENCH actions devices={DEVICES} rate_per_s={rate:.0f} p50_ms={p50:.1f} "
-              f"p99_ms={p99:.1f} failed={failed}", flush=True)
-        return 0
-    except Exception as e:  # the benchmark reports why it could not run
-        print(f'BENCH actions error="{type(e).__name__}: {e}"'.replace("\n", " "), flush=True)
-        return 1
+def measure() -> str:
+    with platform() as ports:
+        asyncio.run(offer(ports["mobile"], 1, RATE / 4))  # warm-up
+        runs = [asyncio.run(offer(ports["mobile"], SECONDS, RATE)) for _ in range(RUNS)]
+    rate = median([r[0] for r in runs])
+    p50 = median([percentile(r[1], 0.50) for r in runs]) * 1000
+    p99 = median([percentile(r[1], 0.99) for r in runs]) * 1000
+    failed = sum(r[2] for r in runs)
+    return (f"devices={DEVICES} rate_per_s={rate:.0f} p50_ms={p50:.1f} p99_ms={p99:.1f} "
+            f"failed={failed}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("actions", measure))

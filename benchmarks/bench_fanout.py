@@ -26,7 +26,8 @@ import sys
 import time
 import uuid
 
-from vortex_bench import TALLY, AsyncDevice, median, percentile, platform, server_subscribers
+from vortex_bench import (TALLY, AsyncDevice, median, percentile, platform, report,
+                          server_subscribers)
 
 DEVICES = 10_000
 UPDATES = 5
@@ -113,19 +114,14 @@ async def run(ports: dict[str, int]) -> dict:
             "max": median(maxes), "failed": fleet.connect_failures + closed + missed}
 
 
-def main() -> int:
-    try:
-        raise_open_file_limit(DEVICES + 1000)
-        with platform() as ports:
-            figures = asyncio.run(run(ports))
-        print(f"BENCH fanout devices={DEVICES} server_subscribers={figures['subscribers']} "
-              f"p50_ms={figures['p50'] * 1000:.1f} p99_ms={figures['p99'] * 1000:.1f} "
-              f"max_ms={figures['max'] * 1000:.1f} failed={figures['failed']}", flush=True)
-        return 0
-    except Exception as e:  # the benchmark reports why it could not run
-        print(f'BENCH fanout error="{type(e).__name__}: {e}"'.replace("\n", " "), flush=True)
-        return 1
+def measure() -> str:
+    raise_open_file_limit(DEVICES + 1000)
+    with platform() as ports:
+        figures = asyncio.run(run(ports))
+    return (f"devices={DEVICES} server_subscribers={figures['subscribers']} "
+            f"p50_ms={figures['p50'] * 1000:.1f} p99_ms={figures['p99'] * 1000:.1f} "
+            f"max_ms={figures['max'] * 1000:.1f} failed={figures['failed']}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("fanout", measure))

@@ -120,6 +120,17 @@ class AsyncDevice:
             await self.ws.close()
 
 
+def report(name: str, measure: Callable[[], str]) -> int:
+    """Print ``BENCH <name> <figures measure() returns>``, or ``BENCH <name>
+    error="why"`` when it cannot run; returns the exit status."""
+    try:
+        print(f"BENCH {name} {measure()}", flush=True)
+        return 0
+    except Exception as e:  # the benchmark reports why it could not run
+        print(f'BENCH {name} error="{type(e).__name__}: {e}"'.replace("\n", " "), flush=True)
+        return 1
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

@@ -5,30 +5,43 @@ import signal
 import subprocess
 import sys
 
+import json
+
 import pytest
 import requests
+import simple_websocket
 
 from tests.conftest import REPO, wait_for
 
 
-@pytest.fixture
-def gunicorn_server(configured, site_ports):
-    env = dict(os.environ, PEEK_HOME=str(configured), PEEK_SERVICE="server")
+def start_gunicorn(home, service: str, port: int) -> subprocess.Popen:
+    env = dict(os.environ, PEEK_HOME=str(home), PEEK_SERVICE=service)
+    log = open(home / f"gunicorn-{service}.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                                 "wsgi:application"], cwd=REPO, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=log, stderr=subprocess.STDOUT)
 
     def up():
         try:
-            return requests.get(f"http://127.0.0.1:{site_ports['admin']}/healthz",
-                                timeout=2).status_code == 200
-        except requests.ConnectionError:
-            assert process.poll() is None, process.stdout.read()
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()[
+                "status"] == "ok"
+        except (requests.ConnectionError, ValueError):
+            assert process.poll() is None, (home / f"gunicorn-{service}.log").read_text()
             return False
-    wait_for(up, timeout=90, what="gunicorn to serve the admin site")
-    yield process
+    wait_for(up, timeout=90, what=f"gunicorn to serve the {service} service")
+    return process
+
+
+def stop_gunicorn(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
+
+
+@pytest.fixture
+def gunicorn_server(configured, site_ports):
+    process = start_gunicorn(configured, "server", site_ports["admin"])
+    yield process
+    stop_gunicorn(process)
 
 
 def test_gunicorn_serves_both_server_sites_and_peer_websockets(gunicorn_server, site_ports,
@@ -44,3 +57,20 @@ def test_gunicorn_serves_both_server_sites_and_peer_websockets(gunicorn_server, 
     wait_for(lambda: client.runtime.upstream.connected, what="the client's websocket")
     clients = requests.get(admin + "/healthz", timeout=5).json()["connections"]["clients"]
     assert [c["service"] for c in clients] == ["client"]
+
+
+def test_gunicorn_serves_the_client_service_and_device_websockets(gunicorn_server, configured,
+                                                     site_ports):
+    client = start_gunicorn(configured, "client", site_ports["mobile"])
+    try:
+        mobile = f"http://127.0.0.1:{site_ports['mobile']}"
+        assert requests.get(mobile + "/", timeout=5).status_code == 200
+        device = simple_websocket.Client.connect(f"ws://127.0.0.1:{site_ports['mobile']}"
+                                                 "/vortex/ws")
+        assert json.loads(device.receive(timeout=10)) == {"type": "status",
+                                                          "state": "connected"}
+        device.send(json.dumps({"type": "ping"}))
+        assert json.loads(device.receive(timeout=10)) == {"type": "pong"}
+        device.close()
+    finally:
+        stop_gunicorn(client)
