@@ -29,20 +29,20 @@ import uuid
 from vortex_bench import (TALLY, AsyncDevice, median, percentile, platform, report,
                           server_subscribers)
 
+from peek.serve import raise_open_file_limit  # noqa: E402 (vortex_bench finds the repo)
+
 DEVICES = 10_000
 UPDATES = 5
 CONNECTING_AT_ONCE = 200
 
 
-def raise_open_file_limit(needed: int) -> None:
-    """The benchmark and the client service (which inherits it) each hold one
-    socket per device."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            raise RuntimeError(f"the open-file limit is {hard}; {needed} are needed "
-                               "(raise it with ulimit -n)")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+def ensure_open_files(needed: int) -> None:
+    """The benchmark and the client service (which inherits the limit) each
+    hold one socket per device."""
+    limit = raise_open_file_limit()
+    if limit != resource.RLIM_INFINITY and limit < needed:
+        raise RuntimeError(f"the open-file limit is {limit}; {needed} are needed "
+                           "(raise it with ulimit -n)")
 
 
 class Fleet:
@@ -115,7 +115,7 @@ async def run(ports: dict[str, int]) -> dict:
 
 
 def measure() -> str:
-    raise_open_file_limit(DEVICES + 1000)
+    ensure_open_files(DEVICES + 1000)
     with platform() as ports:
         figures = asyncio.run(run(ports))
     return (f"devices={DEVICES} server_subscribers={figures['subscribers']} "

@@ -6,8 +6,8 @@ threads; as greenlets (gevent, with the standard library patched) they cost a
 few kilobytes each and a switch between them is a function call, not a
 system call.  The patch has to come before anything creates a socket, a lock
 or a thread, so ``python -m peek client`` applies it first thing; the
-``peek client`` script starts itself again that way.  Under gunicorn the
-gevent worker class does the same (see gunicorn.conf.py).
+``peek client`` script starts itself again that way.  (Under gunicorn the
+client stays on gthread for now: see docs/deploy.md.)
 
 The client service holds no database connection and runs no Dask, the two
 things that would block a greenlet loop; the server and agent stay on threads.

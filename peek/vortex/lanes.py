@@ -38,11 +38,6 @@ class SerialLanes:
             self._running.add(key)
         self._executor.submit(self._drain, key)
 
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return sum(len(items) for items in self._waiting.values())
-
     def _drain(self, key: Hashable) -> None:
         while True:
             with self._lock:
