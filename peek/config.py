@@ -118,6 +118,10 @@ KEYS: tuple[Key, ...] = (
     Key("dask.localWorkers", int, 2, (SERVER,), "Worker processes of the LocalCluster"),
     Key("dask.threadsPerWorker", int, 1, (SERVER, WORKER), "Threads per Dask worker"),
     Key("dask.dashboardPort", int, 8787, (SERVER,), "LocalCluster dashboard port"),
+    Key("dask.allowedFailures", int, 3, (SERVER,),
+        "Times a task may kill its worker process before it fails (LocalCluster)"),
+    Key("dask.workerProcesses", int, 1, (WORKER,),
+        "Worker processes (each under a nanny) that peek worker starts"),
     Key("frontend.customisationsDir", str, lambda c: str(c.home / "customisations"),
         (SERVER, CLIENT), "Overrides for the sites' templates and static files"),
 )

@@ -21,10 +21,22 @@ from peek.vortex.actions import ActionContext
 from peek.vortex.rpc import RemoteError, RpcError, RpcTimeout, rpc
 from peek.vortex.selector import TupleSelector
 from peek.vortex.tuples import Tuple, TupleError, decode, encode, orm_tuple
+from peek.workers.errors import (BatchFailed, TaskCancelled, TaskKilledWorker, TaskTimeout,
+                                 WorkerError, WorkersUnavailable)
 
 __all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SettingError", "SITES_OF_SERVICE",
            "Tuple", "TupleError", "TupleSelector", "encode", "decode", "orm_tuple", "ActionContext", "rpc",
-           "RpcError", "RpcTimeout", "RemoteError"]
+           "RpcError", "RpcTimeout", "RemoteError", "task_platform", "WorkerError",
+           "WorkersUnavailable", "TaskTimeout", "TaskKilledWorker", "TaskCancelled",
+           "BatchFailed"]
+
+
+def task_platform() -> "PluginPlatform":
+    """Inside a worker task: the platform handle of the task's plugin on this
+    worker (``db_session``, ``settings``, ``log``, ``file_storage_dir``)."""
+    from peek.workers.worker_plugin import task_platform as current
+
+    return current()
 
 #: The sites whose pages a plugin can add, by the service that serves them.
 SITES_OF_SERVICE: dict[str, tuple[str, ...]] = {
@@ -79,6 +91,11 @@ class PluginPlatform(Protocol):
         (without one: the plugin's actions no other processor takes) and
         returns the answer (a tuple, plain JSON data or None).  Write to the
         database through ``ctx.session`` so that the action is applied once."""
+
+    @property
+    def workers(self) -> Any:
+        """Server: the plugin's tasks on the Dask workers: ``submit``, ``map``
+        and ``batch`` (see docs/workers.md and :class:`peek.workers.pool.PluginWorkers`)."""
 
     def serve_rpc(self, function: Any) -> None:
         """Make an ``@rpc`` function of this plugin callable from other services."""

@@ -37,6 +37,7 @@ class ServiceRuntime:
         self.started_monotonic = time.monotonic()
         self.plugins: PluginManager | None = None
         self.vortex: Any = None
+        self.workers: Any = None
 
     @property
     def database_url(self) -> str | None:
@@ -53,7 +54,8 @@ class ServiceRuntime:
     def start_plugins(self) -> None:
         """Load and start the enabled plugins (the server migrates their schemas)."""
         self.plugins = PluginManager(self.config, engine=self.engine,
-                                     migrate=self.service == SERVER, vortex=self.vortex)
+                                     migrate=self.service == SERVER, vortex=self.vortex,
+                                     workers=self.workers)
         self.plugins.load_all()
         self.plugins.start_all()
 
@@ -93,6 +95,7 @@ class ServerRuntime(ServiceRuntime):
         self.peers = PeerRegistry()
         self.vortex = ServerVortex(config, lambda: self._engine, self.peers)
         self.dask = DaskConnector(config)
+        self.workers = self.dask.pool
         self.embedded: EmbeddedPostgres | None = (
             embedded_postgres(config) if uses_embedded(config) else None)
         self._engine: sqlalchemy.Engine | None = None

@@ -140,6 +140,17 @@ class Platform:
         name = None if tuple_type is None else self._own_type(tuple_type)
         vortex.actions.add(self.plugin_name, processor, name)
 
+    @property
+    def workers(self) -> Any:
+        pool = self.manager.workers
+        if pool is None:
+            raise PluginApiError(f"{self.plugin_name}: worker tasks are submitted from the "
+                                 f"server service, not {self.service}")
+        from peek.workers.pool import PluginWorkers
+
+        return PluginWorkers(pool, self.plugin_name,
+                             self.manager.records[self.plugin_name].found.module)
+
     def serve_rpc(self, function: Any) -> None:
         vortex = self._vortex("serving an RPC", (SERVER, CLIENT, AGENT))
         if not getattr(function, "name", "").startswith(self.plugin_name + "."):
@@ -185,9 +196,10 @@ class Platform:
 
 class PluginManager:
     def __init__(self, config: ServiceConfig, engine: sqlalchemy.Engine | None = None,
-                 migrate: bool = False, vortex: Any = None):
+                 migrate: bool = False, vortex: Any = None, workers: Any = None):
         self.config = config
         self.vortex = vortex
+        self.workers = workers
         self.service = config.service
         self.engine = engine
         self.migrate = migrate

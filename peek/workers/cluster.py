@@ -1,15 +1,35 @@
-"""The server's connection to Dask: an embedded LocalCluster or a real scheduler."""
+"""The server's connection to Dask: an embedded LocalCluster or a real scheduler.
+
+A background thread starts (or joins) the cluster, hands the enabled plugins to
+its workers, then watches the connection: when the scheduler goes away, tasks
+fail at once with :class:`~peek.workers.errors.WorkersUnavailable` and the
+thread reconnects with backoff, handing the plugins over again.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import random
 import threading
 from typing import Any
+from urllib.parse import urlsplit
+
+import dask
 
 from peek.config import ServiceConfig
+from peek.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
+
+#: The path under which the admin site serves the Dask dashboard.
+DASHBOARD_PREFIX = "/workers/dashboard"
+RECONNECT_MAX_S = 30.0
+WATCH_INTERVAL_S = 1.0
+
+
+def _queued_on_scheduler(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.queued) + len(dask_scheduler.unrunnable)
 
 
 class DaskConnector:
@@ -23,9 +43,11 @@ class DaskConnector:
         self.error: str | None = None
         self.cluster = None
         self.client = None
+        self.pool = WorkerPool(self)
+        self._plugins_lock = threading.Lock()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._connect, name="dask-connect",
-                                        daemon=True)
+        self._connected_once = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dask-connect", daemon=True)
 
     @property
     def embedded(self) -> bool:
@@ -35,10 +57,12 @@ class DaskConnector:
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
+        """Wait until connected (or failed to start); True if connected."""
+        self._connected_once.wait(timeout)
         return self.state == "connected"
 
-    def _connect(self) -> None:
+    # -- connecting ------------------------------------------------------------------------
+    def _run(self) -> None:
         from distributed import Client, LocalCluster
 
         # Importing distributed sets its own log level; ours applies.
@@ -46,45 +70,88 @@ class DaskConnector:
             max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
         try:
             if self.embedded:
-                self.cluster = LocalCluster(
-                    n_workers=self.config.get("dask.localWorkers"),
-                    threads_per_worker=self.config.get("dask.threadsPerWorker"),
-                    processes=True, host="127.0.0.1", scheduler_port=0,
-                    dashboard_address=f"127.0.0.1:{self.config.get('dask.dashboardPort')}",
-                    silence_logs=logging.WARNING)
-                self.client = Client(self.cluster, set_as_default=False)
-            else:
-                self.client = Client(self.address, timeout="30s", set_as_default=False)
+                with dask.config.set({"distributed.scheduler.allowed-failures":
+                                      self.config.get("dask.allowedFailures")}):
+                    self.cluster = LocalCluster(
+                        n_workers=self.config.get("dask.localWorkers"),
+                        threads_per_worker=self.config.get("dask.threadsPerWorker"),
+                        processes=True, host="127.0.0.1", scheduler_port=0,
+                        dashboard_address=f"127.0.0.1:{self.config.get('dask.dashboardPort')}",
+                        scheduler_kwargs={"http_prefix": DASHBOARD_PREFIX},
+                        silence_logs=logging.WARNING)
         except Exception as e:  # any failure leaves the platform running without workers
-            self.state, self.error = "unavailable", str(e)
-            log.error("Dask is unavailable (%s): %s",
-                      "LocalCluster" if self.embedded else self.address, e)
+            self._give_up(e)
             return
-        if self._stopping.is_set():
-            self._close()
-            return
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                client = Client(self.cluster or self.address, timeout="10s",
+                                set_as_default=False)
+            except Exception as e:  # scheduler not there (yet): try again later
+                if self.state == "starting":
+                    self._give_up(e, retrying=True)
+                self._stopping.wait(delay * (0.5 + random.random()))
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                continue
+            if self._stopping.is_set():
+                client.close()
+                return
+            self.client = client
+            self._hand_over_plugins()
+            self.state, self.error, delay = "connected", None, 1.0
+            self._connected_once.set()
+            log.info("Dask %s at %s, dashboard %s",
+                     "LocalCluster started" if self.embedded else "scheduler joined",
+                     client.scheduler.address, self.dashboard_target or "not installed")
+            self._watch(client)
+
+    def _give_up(self, error: Exception, retrying: bool = False) -> None:
+        self.state, self.error = ("reconnecting" if retrying else "unavailable"), str(error)
+        log.error("Dask is unavailable (%s): %s%s",
+                  "LocalCluster" if self.embedded else self.address, error,
+                  "; retrying" if retrying else "")
+        self._connected_once.set()
+
+    def _watch(self, client: Any) -> None:
+        """Until the scheduler is lost: then close this client to start over."""
+        while not self._stopping.wait(WATCH_INTERVAL_S):
+            if client.status != "running":
+                self.state, self.error = "reconnecting", f"connection lost ({client.status})"
+                log.error("Lost the Dask scheduler at %s; tasks fail until it is back",
+                          self.address or "the LocalCluster")
+                try:
+                    client.close(timeout=5)
+                except Exception as e:  # it is gone already
+                    log.debug("Closing the lost Dask client: %s", e)
+                return
+
+    def _hand_over_plugins(self) -> None:
         try:
-            self._register_worker_plugin()
+            self.update_plugins()
         except Exception as e:  # workers run, but without Peek's plugins
             log.error("Could not hand Peek's plugins to the Dask workers: %s", e)
-        self.state = "connected"
-        log.info("Dask %s at %s, dashboard %s",
-                 "LocalCluster started" if self.embedded else "scheduler joined",
-                 self.client.scheduler.address, self.dashboard_link or "not installed")
 
-    def _register_worker_plugin(self) -> None:
+    def update_plugins(self) -> str:
+        """Send the enabled plugins to every worker (now and joining later);
+        workers that ran other versions restart.  Returns the fingerprint."""
         from peek.storage.database import database_url
-        from peek.workers.worker_plugin import PeekWorkerPlugin
+        from peek.workers.bundle import build_bundle
+        from peek.workers.worker_plugin import PeekNannyPlugin, PeekWorkerPlugin
 
-        self.client.register_plugin(PeekWorkerPlugin(
-            enabled=self.config.get("plugin.enabled"), database_url=database_url(self.config),
-            home=str(self.config.home.parent)))
+        with self._plugins_lock:
+            bundle = build_bundle(self.config.home.parent,
+                                  list(self.config.get("plugin.enabled") or []))
+            self.client.register_plugin(PeekWorkerPlugin(bundle, database_url(self.config)))
+            self.client.register_plugin(PeekNannyPlugin(bundle["fingerprint"]))
+            log.info("Peek plugins %s handed to the Dask workers", bundle["fingerprint"])
+            return bundle["fingerprint"]
 
+    # -- what the admin site shows ---------------------------------------------------------
     def plugin_states(self) -> dict[str, list[dict[str, Any]]]:
         """Each worker's plugins and their states, by worker address."""
         from peek.workers.worker_plugin import worker_plugin_states
 
-        if self.client is None or self.state != "connected":
+        if not self.connected:
             return {}
         try:
             return self.client.run(worker_plugin_states, on_error="return")
@@ -93,41 +160,75 @@ class DaskConnector:
             return {}
 
     @property
-    def dashboard_link(self) -> str | None:
-        if self.client is None:
+    def connected(self) -> bool:
+        return self.state == "connected" and self.client is not None
+
+    @property
+    def dashboard_target(self) -> str | None:
+        """Where the scheduler serves its dashboard (for the admin site's proxy)."""
+        if not self.connected or not importlib.util.find_spec("bokeh"):
             return None
         try:
-            return self.client.dashboard_link if importlib.util.find_spec("bokeh") else None
-        except Exception:
+            info = self.client.scheduler_info(n_workers=0)
+            port = info["services"].get("dashboard")
+        except Exception:  # scheduler gone
             return None
+        if not port:
+            return None
+        host = urlsplit(self.client.scheduler.address).hostname
+        return f"http://{host}:{port}"
+
+    def total_threads(self) -> int:
+        try:
+            return sum(self.client.nthreads().values()) if self.connected else 0
+        except Exception:  # scheduler gone
+            return 0
 
     def workers(self) -> list[dict[str, Any]]:
-        if self.client is None or self.state != "connected":
+        """Each worker: name, address, threads, memory, tasks it runs and holds ready."""
+        if not self.connected:
             return []
         try:
             info = self.client.scheduler_info(n_workers=-1)
         except Exception as e:  # scheduler gone: report it, do not raise into a request
             log.warning("Dask scheduler not answering: %s", e)
             return []
-        return [{"address": addr, "name": str(w.get("name")), "threads": w.get("nthreads"),
-                 "memory_limit": w.get("memory_limit")}
-                for addr, w in sorted(info.get("workers", {}).items())]
+        rows = []
+        for address, w in sorted(info.get("workers", {}).items()):
+            metrics = w.get("metrics", {})
+            counts = metrics.get("task_counts", {})
+            rows.append({"address": address, "name": str(w.get("name")),
+                         "threads": w.get("nthreads"), "memory": metrics.get("memory"),
+                         "memory_limit": w.get("memory_limit"),
+                         "running": counts.get("executing", 0),
+                         "ready": counts.get("ready", 0)})
+        return rows
+
+    def status(self) -> dict[str, Any]:
+        """The Workers page's figures: workers, tasks queued, the platform's counts."""
+        queued = None
+        if self.connected:
+            try:
+                queued = self.client.run_on_scheduler(_queued_on_scheduler)
+            except Exception as e:  # scheduler gone
+                log.debug("Asking the scheduler for its queue: %s", e)
+        return {**self.as_dict(), "workers": self.workers(), "queued": queued,
+                "tasks": self.pool.stats(), "jobs": [j.as_dict() for j in self.pool.jobs]}
 
     def as_dict(self) -> dict[str, Any]:
         return {"state": self.state, "embedded": self.embedded, "error": self.error,
                 "scheduler": self.client.scheduler.address if self.client else self.address,
-                "dashboard": self.dashboard_link}
+                "dashboard": DASHBOARD_PREFIX + "/status" if self.dashboard_target else None}
 
-    def _close(self) -> None:
+    # -- stopping --------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=60)
+        self.pool.close()
         for part in (self.client, self.cluster):
             if part is not None:
                 try:
                     part.close()
                 except Exception as e:  # shutting down: log, carry on closing
                     log.warning("Closing Dask: %s", e)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=60)
-        self._close()
         self.state = "stopped"
