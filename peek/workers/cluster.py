@@ -113,16 +113,23 @@ class DaskConnector:
         self._connected_once.set()
 
     def _watch(self, client: Any) -> None:
-        """Until the scheduler is lost: then close this client to start over."""
+        """Follow the client's own reconnecting; return once it gave up."""
+        lost = False
         while not self._stopping.wait(WATCH_INTERVAL_S):
-            if client.status != "running":
-                self.state, self.error = "reconnecting", f"connection lost ({client.status})"
+            status = client.status
+            if status == "running":
+                if lost:  # a new scheduler knows none of our plugins
+                    self._hand_over_plugins()
+                    self.state, self.error, lost = "connected", None, False
+                    log.info("Reconnected to the Dask scheduler at %s",
+                             client.scheduler.address)
+                continue
+            if not lost:
+                lost = True
+                self.state, self.error = "reconnecting", f"connection lost ({status})"
                 log.error("Lost the Dask scheduler at %s; tasks fail until it is back",
                           self.address or "the LocalCluster")
-                try:
-                    client.close(timeout=5)
-                except Exception as e:  # it is gone already
-                    log.debug("Closing the lost Dask client: %s", e)
+            if status in ("closing", "closed"):
                 return
 
     def _hand_over_plugins(self) -> None:

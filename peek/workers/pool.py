@@ -249,7 +249,7 @@ class WorkerPool:
             why = str(dask_future.exception(timeout=5))
         except Exception as e:  # a cancelled future raises its reason
             why = str(e)
-        if "connection-lost" in why:
+        if dask_future.client.status != "running" or not self.connector.connected:
             return self._unavailable(f"the connection was lost while {task.name} ran")
         return TaskCancelled(f"{task.name} was cancelled: {why}")
 
