@@ -49,6 +49,8 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
         SOCK_SERVER_OPTIONS={"ping_interval": 25,
                              "max_message_size": runtime.config.get("vortex.maxFrameBytes")},
     )
+    if site == "admin":  # the Dask dashboard's plots, proxied (blueprints/workers)
+        app.config["SOCK_SERVER_OPTIONS"]["subprotocols"] = ["bokeh"]
     if runtime.database_url:
         app.config["SQLALCHEMY_DATABASE_URI"] = runtime.database_url
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}

@@ -111,7 +111,7 @@ class Launcher:
             f"  Server endpoint   {site_url(s, 'server', '/peer')}",
             f"  Agent health      {site_url(a, 'agent', '/healthz')}",
             f"  Dask              {server_health['connections']['dask']['state']}"
-            + (f", dashboard {dashboard}" if dashboard else ""),
+            + (f", dashboard {site_url(s, 'admin', dashboard)}" if dashboard else ""),
             f"  Database          {server_health['connections']['database']['url']}",
             f"  Config and logs   {self.home}/peek-<service>.home/config.json, "
             f"{self.home}/peek-<service>.log",

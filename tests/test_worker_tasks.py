@@ -30,15 +30,24 @@ def two_workers():
     cluster.close()
 
 
-@pytest.fixture
-def server(home, site_ports, database_url, two_workers, start_service):
+def _start_server(home, site_ports, database_url, cluster, start_service, listen):
     write_config(home, "server", {
         "http": {"port": site_ports["admin"]}, "server": {"port": site_ports["server"]},
         "sqlalchemy": {"connectUrl": database_url},
-        "dask": {"schedulerAddress": two_workers.scheduler_address}})
-    process = start_service("server", listen=False)
+        "dask": {"schedulerAddress": cluster.scheduler_address}})
+    process = start_service("server", listen=listen)
     assert process.runtime.dask.wait(60), process.runtime.dask.error
     return process
+
+
+@pytest.fixture
+def server(home, site_ports, database_url, two_workers, start_service):
+    return _start_server(home, site_ports, database_url, two_workers, start_service, False)
+
+
+@pytest.fixture
+def server_listening(home, site_ports, database_url, two_workers, start_service):
+    return _start_server(home, site_ports, database_url, two_workers, start_service, True)
 
 
 @pytest.fixture
@@ -139,3 +148,41 @@ def test_a_task_over_its_timeout_fails_with_a_clear_error(noop):
     # Dask task cannot be interrupted), only its result is dropped.
     with pytest.raises(TaskTimeout, match=r"sleep had no result within 0.5 s"):
         noop.workers.submit(tasks.sleep, 2, timeout=0.5).result(timeout=30)
+
+
+def test_workers_page_lists_the_cluster_and_serves_the_dask_dashboard(server, noop):
+    noop.workers.batch(tasks.double_all, range(10), chunk_size=5, title="tiny").result(60)
+    admin = server.apps["admin"].test_client()
+    page = admin.get("/workers").get_data(as_text=True)
+    assert "Peek Admin" in page and 'href="/workers"' in page  # in the admin menu
+    for worker in server.runtime.dask.workers():
+        assert worker["address"] in page
+    assert 'href="/workers/dashboard/status"' in page
+    assert '<progress value="10" max="10">' in page and "tiny" in page
+    dashboard = admin.get("/workers/dashboard/status")
+    assert dashboard.status_code == 200
+    assert "Bokeh" in dashboard.get_data(as_text=True)
+
+
+def test_workers_page_shows_a_running_batch_live_with_the_dashboard_plots(
+        home, site_ports, server_listening, page_in):
+    noop = server_listening.runtime.plugins.records[NOOP].platform
+    job = noop.workers.batch(tasks.sleep_block, [("x", 0.25)] * 40, chunk_size=1,
+                             title="slow batch")
+    page = page_in()
+    page.goto(f"http://127.0.0.1:{site_ports['admin']}/workers")
+    bar = page.locator("article.peek-job", has_text="slow batch").locator("progress")
+    first = int(bar.get_attribute("value"))
+    assert first < 40
+    page.wait_for_function(
+        f"() => Number(document.querySelector('article.peek-job progress').value) > {first}",
+        timeout=30000)
+    job.result(timeout=120)
+    page.wait_for_selector("article.peek-job[data-finished=true]", timeout=30000)
+
+    link = page.get_attribute("#dask-dashboard", "href")
+    with page.expect_websocket(lambda ws: "/workers/dashboard/" in ws.url) as opened:
+        page.goto(f"http://127.0.0.1:{site_ports['admin']}{link}")
+    opened.value.wait_for_event("framereceived", timeout=30000)  # Bokeh's plots, live
+    page.wait_for_selector(".bk-Column, .bk-Row, .bk-Figure, .bk-Tabs", state="attached",
+                           timeout=30000)

@@ -12,9 +12,10 @@ def site_blueprints(site: str) -> list[Blueprint]:
     from peek.blueprints.mobile import bp as mobile
     from peek.blueprints.peer import bp as peer
     from peek.blueprints.vortex import bp as vortex
+    from peek.blueprints.workers import bp as workers
 
     return {
-        "admin": [health, admin],
+        "admin": [health, admin, workers],
         "server": [health, peer],
         "mobile": [health, mobile, desktop, vortex],
         "agent": [health],

@@ -1,0 +1,3 @@
+from peek.blueprints.workers.blueprint import bp
+
+__all__ = ["bp"]
