@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from peek.workers.pool import Task, WorkerPool
 
 #: Blocks in flight per worker thread of the cluster (at least ``MIN_WINDOW``).
-WINDOW_PER_THREAD = 4
-MIN_WINDOW = 8
+WINDOW_PER_THREAD = 8
+MIN_WINDOW = 16
 
 
 def split(items: list[Any], chunk_size: int,

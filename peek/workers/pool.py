@@ -3,8 +3,9 @@
 Plugins reach it through ``platform.workers`` (:class:`PluginWorkers`).  Every
 task gets a :class:`concurrent.futures.Future` that ends with the task's result,
 its exception (with the worker's traceback), or one of :mod:`peek.workers.errors`.
-Nothing here blocks the caller: submissions go to the Dask client's own loop,
-and one collector thread gathers finished results in batches.
+Nothing here blocks the caller: submissions go to the Dask client's own event
+loop, which also gathers finished results, many per request; one thread then
+settles the futures.
 
 Tasks submitted with the same ``chunk`` never run at once: a task whose chunk is
 in progress waits here, on the server, until the one before it has finished.
@@ -12,6 +13,7 @@ in progress waits here, on the server, until the one before it has finished.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import logging
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterable
 
 from peek.workers.errors import (TaskCancelled, TaskKilledWorker, TaskTimeout, WorkerError,
                                  WorkersUnavailable)
-from peek.workers.runner import function_ref, pack, run_task
+from peek.workers.runner import function_ref, pack, run_task, unpack
 
 if TYPE_CHECKING:
     from peek.workers.batch import BatchJob
@@ -112,7 +114,10 @@ class WorkerPool:
         self.jobs: deque["BatchJob"] = deque(maxlen=KEEP_JOBS)
         self._lock = threading.Lock()
         self._chunks: dict[tuple[str, Hashable], deque[Task]] = {}
-        self._done: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._ready: list[Task] = []
+        self._gathering = False
+        self._trackers: set[asyncio.Future] = set()
         self._deadlines = _Deadlines(self._time_out)
         self._collector = threading.Thread(target=self._collect, name="peek-task-collector",
                                            daemon=True)
@@ -172,7 +177,7 @@ class WorkerPool:
             task.dask = dask_future
             if task.timeout is not None:
                 self._deadlines.add(task)
-            dask_future.add_done_callback(lambda _, t=task: self._done.put(t))
+        client.loop.add_callback(self._track_all, tasks)
 
     def _client_or_fail(self, tasks: list[Task]) -> Any:
         client = self.connector.client
@@ -190,55 +195,79 @@ class WorkerPool:
                                   "the server reconnects when it is back")
 
     # -- finishing -----------------------------------------------------------------------
-    def _collect(self) -> None:
-        """Gather finished tasks' results, many per request to the workers."""
-        while True:
-            task = self._done.get()
-            if task is None:
-                return
-            batch = [task]
-            while len(batch) < GATHER_BATCH:
-                try:
-                    task = self._done.get_nowait()
-                except queue.Empty:
-                    break
-                if task is None:
-                    self._done.put(None)
-                    break
-                batch.append(task)
-            try:
-                self._complete(batch)
-            except Exception:  # never lose the collector: fail what is left, log
-                log.exception("Collecting task results failed")
-                for t in batch:
-                    self._finish(t, error=WorkerError("the platform lost this task's result; "
-                                                      "see the server log"))
+    # On the Dask client's event loop: wait for each task, and gather the results
+    # of those finished meanwhile in one request while the previous one runs.
+    async def _track_all(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            tracker = asyncio.ensure_future(self._track(task))
+            self._trackers.add(tracker)
+            tracker.add_done_callback(self._trackers.discard)
 
-    def _complete(self, batch: list[Task]) -> None:
-        finished = [t for t in batch if t.dask is not None and t.dask.status == "finished"
-                    and not t.future.done()]
-        if finished:
-            client = finished[0].dask.client
+    async def _track(self, task: Task) -> None:
+        dask_future = task.dask
+        if dask_future is None:  # timed out already
+            return
+        await dask_future._state.wait()  # what distributed's own as_completed awaits
+        if dask_future.status != "finished":
+            self._done.put(task)
+            return
+        self._ready.append(task)
+        if not self._gathering:
+            self._gathering = True
             try:
-                results = client.gather([t.dask for t in finished])
-            except Exception:  # one result lost (worker gone): gather them one by one
-                results = None
-            for i, task in enumerate(finished):
-                if results is not None:
-                    self._finish(task, result=results[i])
-                    continue
-                try:
-                    self._finish(task, result=task.dask.result())
-                except Exception as e:
-                    self._finish(task, error=self._translate(task, e))
-        gathered = {id(t) for t in finished}
-        for task in batch:
-            if id(task) in gathered:
+                await self._gather_ready(dask_future.client)
+            finally:
+                self._gathering = False
+
+    async def _gather_ready(self, client: Any) -> None:
+        while self._ready:
+            batch, self._ready = self._ready[:GATHER_BATCH], self._ready[GATHER_BATCH:]
+            batch = [t for t in batch if t.dask is not None]
+            try:
+                results = await client._gather([t.dask for t in batch])
+            except Exception:  # a result lost (worker gone): settle them one by one
+                for task in batch:
+                    self._done.put(task)
                 continue
-            if task.future.done() or task.dask is None:
-                self._release(task)
+            self._done.put((batch, results))
+
+    def _collect(self) -> None:
+        """Settle futures off the event loop (their callbacks are the plugin's)."""
+        while True:
+            item = self._done.get()
+            if item is None:
+                return
+            try:
+                if isinstance(item, tuple):
+                    for task, result in zip(*item):
+                        self._finish_with(task, result)
+                else:
+                    self._settle(item)
+            except Exception:  # never lose the collector: log, go on
+                log.exception("Settling a task's result failed")
+
+    def _settle(self, task: Task) -> None:
+        """A task that failed, was cancelled, or whose result must be fetched alone."""
+        if task.future.done() or task.dask is None:
+            self._release(task)
+        elif task.dask.status == "finished":
+            try:
+                result = task.dask.result()
+            except Exception as e:
+                self._finish(task, error=self._translate(task, e))
             else:
-                self._finish(task, error=self._failure(task))
+                self._finish_with(task, result)
+        else:
+            self._finish(task, error=self._failure(task))
+
+    def _finish_with(self, task: Task, result: bytes) -> None:
+        try:
+            value = unpack(result)
+        except Exception as e:  # e.g. a class the server cannot import
+            self._finish(task, error=WorkerError(f"{task.name}: its result cannot be "
+                                                 f"unpickled on the server: {e}"))
+        else:
+            self._finish(task, result=value)
 
     def _failure(self, task: Task) -> BaseException:
         dask_future = task.dask
