@@ -51,7 +51,7 @@ def test_admin_menu_and_dashboard_panels_follow_priority(configured, plugin_root
 
     html = site.get("/").get_data(as_text=True)
     # Lower priority first; noop asks for 900, the default is 100.
-    assert menu_titles(html) == ["Dashboard", "Yak tools", "Zebra reports", "Alpaca", "Noop"]
+    assert menu_titles(html) == ["Dashboard", "Workers", "Yak tools", "Zebra reports", "Alpaca", "Noop"]
     assert 'href="/peek_plugin_tearly/"' in html
     panels = [html.index(marker) for marker in ('id="yak"', 'id="alpaca"', "Noop</header>")]
     assert panels == sorted(panels)
@@ -75,4 +75,4 @@ def test_plugin_templates_outside_their_folder_are_refused(configured, plugin_ro
     assert site.get("/peek_plugin_tshadow/").status_code == 404
     page = site.get("/peek_plugin_tfine/").get_data(as_text=True)
     assert "HIJACKED" not in page and "Peek Admin" in page
-    assert menu_titles(page) == ["Dashboard", "Fine"]
+    assert menu_titles(page) == ["Dashboard", "Workers", "Fine"]
