@@ -43,6 +43,7 @@ class DaskConnector:
         self.error: str | None = None
         self.cluster = None
         self.client = None
+        self._dashboard: str | None = None
         self.pool = WorkerPool(self)
         self._plugins_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -98,6 +99,7 @@ class DaskConnector:
                 return
             self.client = client
             self._hand_over_plugins()
+            self._dashboard = self._find_dashboard(client)
             self.state, self.error, delay = "connected", None, 1.0
             self._connected_once.set()
             log.info("Dask %s at %s, dashboard %s",
@@ -120,6 +122,7 @@ class DaskConnector:
             if status == "running":
                 if lost:  # a new scheduler knows none of our plugins
                     self._hand_over_plugins()
+                    self._dashboard = self._find_dashboard(client)
                     self.state, self.error, lost = "connected", None, False
                     log.info("Reconnected to the Dask scheduler at %s",
                              client.scheduler.address)
@@ -173,17 +176,19 @@ class DaskConnector:
     @property
     def dashboard_target(self) -> str | None:
         """Where the scheduler serves its dashboard (for the admin site's proxy)."""
-        if not self.connected or not importlib.util.find_spec("bokeh"):
+        return self._dashboard if self.connected else None
+
+    def _find_dashboard(self, client: Any) -> str | None:
+        """Asked once per connection: the dashboard's port does not change."""
+        if not importlib.util.find_spec("bokeh"):
             return None
         try:
-            info = self.client.scheduler_info(n_workers=0)
-            port = info["services"].get("dashboard")
+            port = client.scheduler_info(n_workers=0)["services"].get("dashboard")
         except Exception:  # scheduler gone
             return None
         if not port:
             return None
-        host = urlsplit(self.client.scheduler.address).hostname
-        return f"http://{host}:{port}"
+        return f"http://{urlsplit(client.scheduler.address).hostname}:{port}"
 
     def total_threads(self) -> int:
         try:

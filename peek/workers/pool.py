@@ -126,7 +126,7 @@ class WorkerPool:
     # -- submitting ----------------------------------------------------------------------
     def submit(self, task: Task) -> Future:
         """Send ``task`` to the cluster now, or hold it while its chunk is busy."""
-        task.future.add_done_callback(lambda f: self._cancelled_by_caller(f, task))
+        self._watch_cancel([task])
         with self._lock:
             self.counts.submitted += 1
             if task.chunk is not None:
@@ -142,17 +142,21 @@ class WorkerPool:
 
     def submit_many(self, tasks: list[Task]) -> list[Future]:
         """Send tasks with the same function and options in one message (no chunks)."""
-        for task in tasks:
-            task.future.add_done_callback(lambda f, t=task: self._cancelled_by_caller(f, t))
+        self._watch_cancel(tasks)
         with self._lock:
             self.counts.submitted += len(tasks)
         self._send(tasks)
         return [t.future for t in tasks]
 
+    def _watch_cancel(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            task.future.add_done_callback(lambda f, t=task: self._cancelled_by_caller(f, t))
+
     def _send(self, tasks: list[Task]) -> None:
-        for task in [t for t in tasks if t.future.cancelled()]:
-            tasks.remove(task)
-            self._release(task)
+        for task in tasks:
+            if task.future.cancelled():  # by the plugin while it waited for its chunk
+                self._release(task)
+        tasks = [t for t in tasks if not t.future.cancelled()]
         if not tasks:
             return
         client = self._client_or_fail(tasks)
@@ -274,12 +278,12 @@ class WorkerPool:
         if dask_future.status == "error":
             exception = dask_future.exception()
             return self._translate(task, exception.with_traceback(dask_future.traceback()))
+        if dask_future.client.status != "running" or not self.connector.connected:
+            return self._unavailable(f"the connection was lost while {task.name} ran")
         try:
             why = str(dask_future.exception(timeout=5))
         except Exception as e:  # a cancelled future raises its reason
             why = str(e)
-        if dask_future.client.status != "running" or not self.connector.connected:
-            return self._unavailable(f"the connection was lost while {task.name} ran")
         return TaskCancelled(f"{task.name} was cancelled: {why}")
 
     def _translate(self, task: Task, error: BaseException) -> BaseException:

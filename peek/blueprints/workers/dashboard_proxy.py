@@ -58,8 +58,7 @@ def proxy_http(path: str) -> Response:
         finally:
             connection.close()
 
-    passed = [(k, v) for k, v in upstream.getheaders()
-              if k.lower() not in DROPPED | {"content-encoding"}]
+    passed = [(k, v) for k, v in upstream.getheaders() if k.lower() not in DROPPED]
     return Response(body(), status=upstream.status, headers=passed)
 
 
