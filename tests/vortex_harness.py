@@ -121,7 +121,8 @@ class Device:
 
     def __init__(self, port: int):
         self.ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/vortex/ws")
-        self.seen: list[dict] = []
+        #: Frames received but not yet returned by ``next``, oldest first.
+        self.unread: list[dict] = []
 
     def send(self, kind: str, **fields: Any) -> None:
         self.ws.send(json.dumps({"type": kind, **fields}))
@@ -135,14 +136,23 @@ class Device:
         return action_id
 
     def next(self, match: Callable[[dict], bool], timeout: float = 20) -> dict:
-        """The next frame that ``match``es (frames before it are kept in ``seen``)."""
+        """The oldest unread frame that ``match``es.  Frames skipped on the way
+        stay unread: a data frame that arrived while waiting for an answer is
+        still there for ``data``."""
+        for frame in self.unread:
+            if match(frame):
+                self.unread.remove(frame)
+                return frame
+
         def arrived():
             raw = self.ws.receive(timeout=0.2)
             if raw is None:
                 return None
             frame = json.loads(raw)
-            self.seen.append(frame)
-            return frame if match(frame) else None
+            if match(frame):
+                return frame
+            self.unread.append(frame)
+            return None
         return wait_for(arrived, timeout=timeout, interval=0, what="a matching frame")
 
     def data(self, timeout: float = 20, where: Callable[[list], bool] = lambda t: True):
@@ -150,11 +160,6 @@ class Device:
                          timeout)["tuples"]
 
     def answer(self, action_id: str, timeout: float = 30) -> dict:
-        """The answer to ``action_id``, also if it arrived while waiting for another."""
-        for frame in self.seen:
-            if frame["type"] == "result" and frame["id"] == action_id:
-                self.seen.remove(frame)
-                return frame
         return self.next(lambda f: f["type"] == "result" and f["id"] == action_id, timeout)
 
     def close(self) -> None:
