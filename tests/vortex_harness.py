@@ -28,11 +28,11 @@ TALLY = Path(__file__).parent / "plugins" / "peek_plugin_tally"
 
 
 def install_tally(home: Path) -> None:
-    """Put the tally test plugin in the home's active plugins and enable it
-    (alone) on every service."""
+    """Put the tally test plugin in the home's active plugins (laid out as
+    Peek installs one) and enable it (alone) on every service."""
     active = home / "peek-plugins" / "active"
     shutil.copytree(TALLY, active / "peek_plugin_tally")
-    dist = active / "peek_plugin_tally-1.0.0.dist-info"
+    dist = active / "peek_plugin_tally.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: peek_plugin_tally\n"
                                    "Version: 1.0.0\n")
