@@ -13,6 +13,7 @@ from flask import Flask
 from markupsafe import Markup
 
 from peek import __version__
+from peek.auth.guard import current_admin, init_admin_auth
 from peek.blueprints import site_blueprints
 from peek.extensions import db, migrate, sock
 from peek.runtime import ServiceRuntime
@@ -30,7 +31,7 @@ def create_app(site: str, runtime: ServiceRuntime) -> Flask:
     app = Flask("peek", root_path=str(PACKAGE_DIR),
                 template_folder="templates", static_folder="static")
     _configure(app, site, runtime)
-    _init_extensions(app, runtime)
+    _init_extensions(app, site, runtime)
     for blueprint in site_blueprints(site):
         app.register_blueprint(blueprint)
     _add_template_globals(app, site, runtime)
@@ -57,7 +58,7 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     app.extensions["peek"] = runtime
 
 
-def _init_extensions(app: Flask, runtime: ServiceRuntime) -> None:
+def _init_extensions(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     if runtime.database_url:
         import peek.models  # noqa: F401  (registers the platform tables)
         db.init_app(app)
@@ -65,11 +66,15 @@ def _init_extensions(app: Flask, runtime: ServiceRuntime) -> None:
         # `peek db` / `flask db` is ours (platform and plugin schemas, backups).
         migrate.init_app(app, db, directory=str(migrations_dir()), command="alembic")
     sock.init_app(app)
+    if site == "admin":
+        init_admin_auth(app, runtime.config)
 
 
 def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     app.jinja_env.globals.update(peek_version=__version__, peek_site=site,
                                  peek_service=runtime.service, slot_items=runtime.slot_items)
+    if site == "admin":
+        app.jinja_env.globals["current_admin"] = current_admin
     if site == "mobile":
         def vortex_live(partial: str, tuple_type: type | str, **filter: object) -> Markup:
             """A live element: ``partial`` rendering the selector's tuples, kept current."""

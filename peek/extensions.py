@@ -3,6 +3,7 @@
 from flask_migrate import Migrate
 from flask_sock import Sock
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 
 #: The platform's own tables live in this PostgreSQL schema; each plugin gets its own.
@@ -11,3 +12,5 @@ PLATFORM_SCHEMA = "peek"
 db = SQLAlchemy(metadata=MetaData(schema=PLATFORM_SCHEMA))
 migrate = Migrate()
 sock = Sock()
+#: CSRF tokens on every admin form and HTMX request (``X-CSRFToken`` header).
+csrf = CSRFProtect()

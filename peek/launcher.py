@@ -57,6 +57,7 @@ class Launcher:
         # The server's config first: the others take its shared secret.
         self.configs = {s: load_config(s, self.home) for s in (SERVER, CLIENT, AGENT)}
         self.children: list[Child] = []
+        self.first_admin_password: str | None = None
 
     def _spawn(self, service: str) -> Child:
         site = {SERVER: "server", CLIENT: "mobile", AGENT: "agent"}[service]
@@ -88,7 +89,24 @@ class Launcher:
         peers = [self._spawn(CLIENT), self._spawn(AGENT)]
         for child in peers:
             self._wait_healthy(child, START_TIMEOUT_S)
+        self.first_admin_password = self._first_admin()
         return self._wait_for_dask(server, START_TIMEOUT_S)
+
+    def _first_admin(self) -> str | None:
+        """The password of the ``admin`` account made now, on a platform that
+        had no administrator (the server has migrated its schema by now)."""
+        import sqlalchemy
+        from sqlalchemy.orm import Session
+
+        from peek.auth.operations import create_first_admin
+        from peek.storage.database import database_url
+
+        engine = sqlalchemy.create_engine(database_url(self.configs[SERVER]))
+        try:
+            with Session(engine) as session:
+                return create_first_admin(session)
+        finally:
+            engine.dispose()
 
     def _wait_for_dask(self, server: Child, timeout: float) -> dict:
         """The server's health once its Dask cluster is up (or has failed)."""
@@ -106,6 +124,9 @@ class Launcher:
         lines = [
             "Peek is running. Ctrl-C stops every service.",
             f"  Admin site        {site_url(s, 'admin')}",
+            *([f"  Admin sign-in     admin / {self.first_admin_password} (shown once; "
+               "change it with: peek admin set-password admin)"]
+              if self.first_admin_password else []),
             f"  Mobile site       {site_url(c, 'mobile')}",
             f"  Desktop site      {site_url(c, 'mobile', '/desktop/')}",
             f"  Server endpoint   {site_url(s, 'server', '/peer')}",

@@ -11,6 +11,7 @@ import pytest
 import requests
 import simple_websocket
 
+from tests.admin_session import admin_requests
 from tests.conftest import REPO, wait_for
 
 
@@ -45,10 +46,11 @@ def gunicorn_server(configured, site_ports):
 
 
 def test_gunicorn_serves_both_server_sites_and_peer_websockets(gunicorn_server, site_ports,
-                                                              start_service):
+                                                              start_service, database_url):
     admin = f"http://127.0.0.1:{site_ports['admin']}"
     service = f"http://127.0.0.1:{site_ports['server']}"
-    assert "<h1>Dashboard</h1>" in requests.get(admin + "/", timeout=5).text
+    signed_in = admin_requests(admin, database_url)
+    assert "<h1>Dashboard</h1>" in signed_in.get(admin + "/", timeout=5).text
     # Each port serves its own site.
     assert requests.get(service + "/", timeout=5).status_code == 404
     assert requests.get(service + "/healthz", timeout=5).json()["service"] == "server"

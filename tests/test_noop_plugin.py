@@ -4,12 +4,13 @@ import json
 
 import requests
 
+from tests.admin_session import admin_client
 from tests.conftest import peek_cli, wait_for
 
 
-def test_noop_pages_mount_under_the_plugin_name(configured, start_service, database_url):
+def test_noop_pages_mount_under_the_plugin_name(configured, start_service):
     server = start_service("server", listen=False)
-    admin = server.apps["admin"].test_client().get("/peek_plugin_noop/")
+    admin = admin_client(server.apps["admin"]).get("/peek_plugin_noop/")
     assert admin.status_code == 200
     html = admin.get_data(as_text=True)
     assert "Items in pl_noop.noop_item: 0" in html and "Peek Admin" in html

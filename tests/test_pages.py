@@ -1,10 +1,13 @@
 """The sites' pages in a real browser (headless Chromium)."""
 
+from tests.admin_session import sign_in_page
 
-def test_admin_dashboard_lists_services_live(configured, site_ports, start_service, page_in):
+
+def test_admin_dashboard_lists_services_live(configured, site_ports, start_service, page_in,
+                                             database_url):
     start_service("server")
     page = page_in()
-    page.goto(f"http://127.0.0.1:{site_ports['admin']}/")
+    sign_in_page(page, f"http://127.0.0.1:{site_ports['admin']}", database_url)
     assert page.title() == "Dashboard · Peek Admin"
     rows = page.locator("#services tbody tr")
     assert rows.filter(has_text="this server").count() == 1

@@ -1,6 +1,7 @@
 """What plugins put on the platform's pages: menu entries, home tiles and
 dashboard panels in priority order, and templates that cannot shadow others'."""
 
+from tests.admin_session import admin_client
 from tests.plugin_factory import make_plugin
 
 ADMIN_PAGE = '''
@@ -47,7 +48,7 @@ def test_admin_menu_and_dashboard_panels_follow_priority(configured, plugin_root
                    "peek_plugin_tdefault/panel.html": '<p id="alpaca">alpacas</p>'})
     write_config(configured, "server", {"plugin": {"enabled": [
         "peek_plugin_noop", "peek_plugin_tlate", "peek_plugin_tearly", "peek_plugin_tdefault"]}})
-    site = start_service("server", listen=False).apps["admin"].test_client()
+    site = admin_client(start_service("server", listen=False).apps["admin"])
 
     html = site.get("/").get_data(as_text=True)
     # Lower priority first; noop asks for 900, the default is 100.
@@ -71,7 +72,7 @@ def test_plugin_templates_outside_their_folder_are_refused(configured, plugin_ro
     shadow = server.runtime.plugins.records["peek_plugin_tshadow"]
     assert shadow.state == "failed"
     assert "templates outside templates/peek_plugin_tshadow/: admin" in shadow.error
-    site = server.apps["admin"].test_client()
+    site = admin_client(server.apps["admin"])
     assert site.get("/peek_plugin_tshadow/").status_code == 404
     page = site.get("/peek_plugin_tfine/").get_data(as_text=True)
     assert "HIJACKED" not in page and "Peek Admin" in page

@@ -2,6 +2,7 @@
 Dask LocalCluster; Ctrl-C stops them all; a second run keeps the data."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import psycopg2
 import pytest
 import requests
 
+from tests.admin_session import csrf_token
 from tests.conftest import REPO, free_port, wait_for, write_config
 
 
@@ -85,6 +87,14 @@ def test_run_starts_everything_and_ctrl_c_stops_it_keeping_the_data(run_home):
         url = f"postgresql://peek@127.0.0.1:{ports['pg']}/peek"
         with psycopg2.connect(url) as conn, conn.cursor() as cur:
             cur.execute("INSERT INTO peek.platform_setting (key, value) VALUES ('kept', '42')")
+        # The first run makes an administrator and shows its password once.
+        password = re.search(r"Admin sign-in     admin / (\S+) \(shown once", run.text).group(1)
+        site = requests.Session()
+        base = f"http://127.0.0.1:{ports['admin']}"
+        token = csrf_token(site.get(f"{base}/sign-in", timeout=5).text)
+        site.post(f"{base}/sign-in", timeout=5,
+                  data={"name": "admin", "password": password, "csrf_token": token})
+        assert "<h1>Dashboard</h1>" in site.get(f"{base}/", timeout=5).text
     finally:
         code = run.interrupt()
     assert code == 0, run.text
@@ -103,6 +113,7 @@ def test_run_starts_everything_and_ctrl_c_stops_it_keeping_the_data(run_home):
         with psycopg2.connect(url) as conn, conn.cursor() as cur:
             cur.execute("SELECT value FROM peek.platform_setting WHERE key = 'kept'")
             assert cur.fetchone() == (42,)
+        assert "Admin sign-in" not in again.text
     finally:
         assert again.interrupt() == 0, again.text
 

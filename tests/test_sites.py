@@ -3,6 +3,7 @@
 import sqlalchemy
 
 from peek import __version__
+from tests.admin_session import admin_client
 
 
 def test_server_sites_migrate_and_report_health(configured, start_service, engine):
@@ -13,7 +14,7 @@ def test_server_sites_migrate_and_report_health(configured, start_service, engin
         tables = conn.execute(sqlalchemy.text(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'peek'"
         )).scalars().all()
-    assert set(tables) == {"platform_setting", "vortex_action", "alembic_version"}
+    assert set(tables) == {"platform_setting", "vortex_action", "admin_user", "alembic_version"}
 
     assert server.runtime.dask.wait(60)
     for site in ("admin", "server"):
@@ -29,7 +30,7 @@ def test_server_sites_migrate_and_report_health(configured, start_service, engin
 
 def test_admin_dashboard_page(configured, start_service):
     server = start_service("server", listen=False)
-    page = server.apps["admin"].test_client().get("/")
+    page = admin_client(server.apps["admin"]).get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "<h1>Dashboard</h1>" in html and "htmx.min.js" in html

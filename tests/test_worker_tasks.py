@@ -12,6 +12,7 @@ from distributed import LocalCluster
 from peek.plugin_api import BatchFailed, TaskKilledWorker, TaskTimeout
 from peek.plugins.peek_plugin_noop._private.worker import tasks
 from peek.workers.cluster import DASHBOARD_PREFIX
+from tests.admin_session import admin_client, sign_in_page
 from tests.conftest import wait_for, write_config
 
 NOOP = "peek_plugin_noop"
@@ -152,7 +153,7 @@ def test_a_task_over_its_timeout_fails_with_a_clear_error(noop):
 
 def test_workers_page_lists_the_cluster_and_serves_the_dask_dashboard(server, noop):
     noop.workers.batch(tasks.double_all, range(10), chunk_size=5, title="tiny").result(60)
-    admin = server.apps["admin"].test_client()
+    admin = admin_client(server.apps["admin"])
     page = admin.get("/workers").get_data(as_text=True)
     assert "Peek Admin" in page and 'href="/workers"' in page  # in the admin menu
     for worker in server.runtime.dask.workers():
@@ -170,7 +171,8 @@ def test_workers_page_shows_a_running_batch_live_with_the_dashboard_plots(
     job = noop.workers.batch(tasks.sleep_block, [("x", 0.25)] * 40, chunk_size=1,
                              title="slow batch")
     page = page_in()
-    page.goto(f"http://127.0.0.1:{site_ports['admin']}/workers")
+    sign_in_page(page, f"http://127.0.0.1:{site_ports['admin']}",
+                 server_listening.runtime.database_url, "/workers")
     bar = page.locator("article.peek-job", has_text="slow batch").locator("progress")
     first = int(bar.get_attribute("value"))
     assert first < 40

@@ -7,6 +7,7 @@ from flask import Blueprint
 
 def site_blueprints(site: str) -> list[Blueprint]:
     from peek.blueprints.admin import bp as admin
+    from peek.blueprints.auth import bp as auth
     from peek.blueprints.desktop import bp as desktop
     from peek.blueprints.health import bp as health
     from peek.blueprints.mobile import bp as mobile
@@ -15,7 +16,7 @@ def site_blueprints(site: str) -> list[Blueprint]:
     from peek.blueprints.workers import bp as workers
 
     return {
-        "admin": [health, admin, workers],
+        "admin": [health, auth, admin, workers],
         "server": [health, peer],
         "mobile": [health, mobile, desktop, vortex],
         "agent": [health],

@@ -9,12 +9,13 @@ from __future__ import annotations
 import click
 
 from peek import __version__
+from peek.cli.admin import admin
 from peek.cli.db import db
 from peek.cli.doctor import doctor
 from peek.cli.plugin import plugin
 from peek.cli.services import agent, client, run, server, worker
 
-COMMANDS = (run, server, client, agent, worker, db, plugin, doctor)
+COMMANDS = (run, server, client, agent, worker, db, plugin, admin, doctor)
 
 
 @click.group(help="Peek: run, connect and serve plugins.")

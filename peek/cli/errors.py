@@ -7,13 +7,14 @@ from typing import Any, Callable
 
 import click
 
+from peek.auth.operations import AccountError
 from peek.config import ConfigError
 from peek.plugin_system.packages import PluginOperationError
 from peek.serve import ServiceStartError
 from peek.storage.backup import BackupError
 from peek.storage.embedded import EmbeddedPostgresError
 
-EXPECTED = (ConfigError, ServiceStartError, BackupError, EmbeddedPostgresError,
+EXPECTED = (AccountError, ConfigError, ServiceStartError, BackupError, EmbeddedPostgresError,
             PluginOperationError)
 
 

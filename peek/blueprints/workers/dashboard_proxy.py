@@ -23,9 +23,11 @@ from peek.workers.cluster import DASHBOARD_PREFIX
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 30
-#: Request headers not passed on (hop-by-hop, or set by http.client).
+#: Request headers not passed on (hop-by-hop, set by http.client, or the
+#: admin session cookie, which is the admin site's alone).
 DROPPED = {"host", "connection", "keep-alive", "transfer-encoding", "upgrade",
-           "proxy-connection", "te", "trailer", "content-length", "accept-encoding"}
+           "proxy-connection", "te", "trailer", "content-length", "accept-encoding",
+           "cookie"}
 
 
 def _target() -> str:

@@ -1,0 +1,3 @@
+from peek.blueprints.auth.blueprint import bp
+
+__all__ = ["bp"]
