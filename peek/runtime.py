@@ -8,20 +8,25 @@ after they close.  The apps reach it as ``current_app.extensions["peek"]``
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import sqlalchemy
 from flask import current_app
 
 from peek import __version__
-from peek.config import ServiceConfig
+from peek.config import ServiceConfig, load_config
 from peek.peering.registry import PeerRegistry
 from peek.peering.upstream import UpstreamLink
+from peek.plugin_system import sync
+from peek.plugin_system.live import InstallJobs
 from peek.plugin_system.manager import PluginManager
 from peek.services import AGENT, CLIENT, SERVER
 from peek.storage.database import database_url, embedded_postgres, safe_url, uses_embedded
 from peek.storage.embedded import EmbeddedPostgres
+from peek.vortex.frames import frame
 from peek.vortex.peer_vortex import PeerVortex
 from peek.vortex.server_vortex import ServerVortex
 from peek.workers.cluster import DaskConnector
@@ -38,6 +43,9 @@ class ServiceRuntime:
         self.plugins: PluginManager | None = None
         self.vortex: Any = None
         self.workers: Any = None
+        #: Called after the running plugins changed (the service rebuilds its sites).
+        self.on_plugins_changed: Callable[[], None] | None = None
+        self._applying = threading.Lock()
 
     @property
     def database_url(self) -> str | None:
@@ -58,6 +66,19 @@ class ServiceRuntime:
                                      workers=self.workers)
         self.plugins.load_all()
         self.plugins.start_all()
+
+    def apply_plugins(self) -> tuple[list[str], list[str]]:
+        """Run what is installed and enabled now, without a restart (see
+        :meth:`PluginManager.reconcile`); returns (stopped, started)."""
+        with self._applying:
+            stopped, started = self.plugins.reconcile()
+            if (stopped or started) and self.on_plugins_changed is not None:
+                self.on_plugins_changed()
+            self._plugins_applied()
+        return stopped, started
+
+    def _plugins_applied(self) -> None:
+        """Tell whoever needs to know that the running plugins may have changed."""
 
     def connect(self) -> None:
         """Open links to other services, once the plugins have started."""
@@ -96,6 +117,7 @@ class ServerRuntime(ServiceRuntime):
         self.vortex = ServerVortex(config, lambda: self._engine, self.peers)
         self.dask = DaskConnector(config)
         self.workers = self.dask.pool
+        self.install_jobs = InstallJobs(self)
         self.embedded: EmbeddedPostgres | None = (
             embedded_postgres(config) if uses_embedded(config) else None)
         self._engine: sqlalchemy.Engine | None = None
@@ -119,6 +141,25 @@ class ServerRuntime(ServiceRuntime):
 
     def connect(self) -> None:
         self.vortex.start()
+
+    def apply_plugins(self) -> tuple[list[str], list[str]]:
+        # The config files are the truth: operations (CLI, admin site) change them.
+        self.config.set("plugin.enabled",
+                        load_config(SERVER, self.config.home.parent).get("plugin.enabled"))
+        return super().apply_plugins()
+
+    def plugins_frame(self) -> str:
+        """What every client and agent service should run (see plugin_system.sync)."""
+        return sync.plugins_frame(self.config.home.parent,
+                                  list(self.config.get("plugin.enabled") or []))
+
+    def _plugins_applied(self) -> None:
+        message = self.plugins_frame()
+        for peer in self.peers.all():
+            peer.link.send(message)
+        if self.dask.connected:  # workers restart with the new set: not in this request
+            threading.Thread(target=self.dask.update_plugins, name="dask-plugins",
+                             daemon=True).start()
 
     def stop(self) -> None:
         self.peers.close_all()
@@ -158,14 +199,43 @@ class PeerRuntime(ServiceRuntime):
         super().__init__(config)
         self.upstream = UpstreamLink(config, self.plugin_states)
         self.vortex = PeerVortex(config, self.upstream.send, lambda: self.upstream.connection)
+        self.vortex.on_plugins = self._sync_plugins
         self.upstream.vortex = self.vortex
+        # One plugin change at a time, off the link's thread (fetching takes a while).
+        self._syncing = ThreadPoolExecutor(1, thread_name_prefix="plugin-sync")
+        self._synced: str | None = None
 
     def connect(self) -> None:
         self.vortex.start()
         self.upstream.start()
 
+    def _sync_plugins(self, message: Any) -> None:
+        self._syncing.submit(self._sync, message)
+
+    def _sync(self, message: Any) -> None:
+        """Run the plugins the server's ``plugins`` frame lists."""
+        if message.fingerprint == self._synced:
+            return
+        try:
+            wanted = message.plugins or []
+            sync.fetch_missing(self.config, wanted)
+            enabled = [str(p["name"]) for p in wanted]
+            if enabled != self.config.get("plugin.enabled"):
+                self.config.set("plugin.enabled", enabled)
+                self.config.save()
+            self.apply_plugins()
+            self._synced = message.fingerprint
+        except Exception:  # keep what runs; the next frame or reconnect tries again
+            log.exception("Could not apply the server's plugins on this %s service",
+                          self.service)
+            self._plugins_applied()
+
+    def _plugins_applied(self) -> None:
+        self.upstream.send(frame("plugin_states", plugins=self.plugin_states()))
+
     def stop(self) -> None:
         self.upstream.stop()
+        self._syncing.shutdown(wait=True, cancel_futures=True)
         self.vortex.stop()
         super().stop()
 

@@ -36,10 +36,10 @@ class ServiceProcess:
     def __init__(self, config: ServiceConfig):
         self.config = config
         self.runtime: ServiceRuntime = make_runtime(config)
-        self.apps: dict[str, Flask] = {site: create_app(site, self.runtime)
-                                       for site in SITES[config.service]}
+        self.apps: dict[str, Flask] = self._create_apps()
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
+        self.runtime.on_plugins_changed = self.rebuild_apps
 
     def start(self, listen: bool = True) -> None:
         """Start the runtime and migrate; with ``listen``, serve each site on
@@ -53,36 +53,58 @@ class ServiceProcess:
             self._mount_plugin_blueprints()
             self.runtime.connect()
             if listen:
-                for site, app in self.apps.items():
-                    self._listen(site, app)
+                for site in self.apps:
+                    self._listen(site)
         except BaseException:
             self.stop()
             raise
         for site in self.apps:
             log.info("%s site at %s", site, site_url(self.config, site))
 
-    def _mount_plugin_blueprints(self) -> None:
+    def _create_apps(self) -> dict[str, Flask]:
+        return {site: create_app(site, self.runtime) for site in SITES[self.config.service]}
+
+    def _mount_plugin_blueprints(self, apps: dict[str, Flask] | None = None) -> None:
+        apps = apps or self.apps
         for plugin, site, blueprint in self.runtime.plugins.blueprints():
-            app = self.apps["admin" if site == "admin" else "mobile"]
+            app = apps["admin" if site == "admin" else "mobile"]
             prefix = url_prefix(plugin, site)
             app.register_blueprint(blueprint, url_prefix=prefix,
                                    name=f"{plugin}_{blueprint.name}")
             log.debug("Mounted %s's %s blueprint at %s", plugin, site, prefix)
 
+    def rebuild_apps(self) -> None:
+        """New apps with the blueprints of the plugins running now, swapped in
+        at once (Flask takes no blueprints once serving).  Requests in flight,
+        and websockets, finish on the apps they started on."""
+        apps = self._create_apps()
+        self._mount_plugin_blueprints(apps)
+        old, self.apps = self.apps, apps
+        log.info("The %s service's sites now serve the plugins running", self.config.service)
+        timer = threading.Timer(RETIRED_APP_GRACE_S, _dispose_engines, args=(old,))
+        timer.daemon = True
+        timer.start()
+
+    def site_application(self, site: str) -> Callable:
+        """The WSGI callable of one site: whichever app serves it now."""
+        def serve(environ: dict, start_response: Callable):
+            return self.apps[site](environ, start_response)
+        return serve
+
     def wsgi_application(self) -> Callable:
         """One WSGI callable for all the service's sites, chosen by port."""
-        by_port = {site_address(self.config, site)[1]: app for site, app in self.apps.items()}
-        default = next(iter(self.apps.values()))
+        by_port = {site_address(self.config, site)[1]: site for site in self.apps}
+        default = next(iter(self.apps))
 
         def dispatch(environ: dict, start_response: Callable):
-            port = int(environ.get("SERVER_PORT") or 0)
-            return by_port.get(port, default)(environ, start_response)
+            site = by_port.get(int(environ.get("SERVER_PORT") or 0), default)
+            return self.apps[site](environ, start_response)
         return dispatch
 
-    def _listen(self, site: str, app) -> None:
+    def _listen(self, site: str) -> None:
         host, port = site_address(self.config, site)
         try:
-            server = make_server(host, port, app, threaded=True)
+            server = make_server(host, port, self.site_application(site), threaded=True)
         except OSError as e:
             key = "server.port" if site == "server" else "http.port"
             raise ServiceStartError(
@@ -102,6 +124,20 @@ class ServiceProcess:
             thread.join(timeout=5)
         self.runtime.stop()
         log.info("The Peek %s service stopped", self.config.service)
+
+
+#: Seconds a replaced app keeps its database engines for requests still on it.
+RETIRED_APP_GRACE_S = 60.0
+
+
+def _dispose_engines(apps: dict[str, Flask]) -> None:
+    from peek.extensions import db
+
+    for app in apps.values():
+        if "sqlalchemy" in app.extensions:
+            with app.app_context():
+                for engine in db.engines.values():
+                    engine.dispose()
 
 
 def raise_open_file_limit() -> int:

@@ -28,16 +28,20 @@ TALLY = Path(__file__).parent / "plugins" / "peek_plugin_tally"
 
 
 def install_tally(home: Path) -> None:
-    """Put the tally test plugin in the home's active plugins (laid out as
-    Peek installs one) and enable it (alone) on every service."""
-    active = home / "peek-plugins" / "active"
-    shutil.copytree(TALLY, active / "peek_plugin_tally")
-    dist = active / "peek_plugin_tally.dist-info"
+    """Put the tally test plugin in the home's store and active plugins (laid
+    out as Peek installs one) and enable it (alone) on every service."""
+    from peek.plugin_system import packages
+
+    store = home / "peek-plugins" / "store" / "peek_plugin_tally"
+    shutil.copytree(TALLY, store / "1.0.0" / "peek_plugin_tally")
+    dist = store / "1.0.0" / "peek_plugin_tally.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: peek_plugin_tally\n"
                                    "Version: 1.0.0\n")
     (dist / "entry_points.txt").write_text("[peek.plugins]\n"
                                            "peek_plugin_tally = peek_plugin_tally\n")
+    (store / "versions.json").write_text('["1.0.0"]')
+    packages.activate(home, "peek_plugin_tally", "1.0.0")
     for service in ("server", "client", "agent"):
         path = home / f"peek-{service}.home" / "config.json"
         config = json.loads(path.read_text())

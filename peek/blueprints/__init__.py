@@ -12,11 +12,12 @@ def site_blueprints(site: str) -> list[Blueprint]:
     from peek.blueprints.health import bp as health
     from peek.blueprints.mobile import bp as mobile
     from peek.blueprints.peer import bp as peer
+    from peek.blueprints.plugins import bp as plugins
     from peek.blueprints.vortex import bp as vortex
     from peek.blueprints.workers import bp as workers
 
     return {
-        "admin": [health, auth, admin, workers],
+        "admin": [health, auth, admin, plugins, workers],
         "server": [health, peer],
         "mobile": [health, mobile, desktop, vortex],
         "agent": [health],

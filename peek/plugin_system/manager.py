@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,21 @@ DISABLED, LOADED, STARTED, STOPPED, FAILED, NOT_STARTED = (
     "disabled", "loaded", "started", "stopped", "failed", "not started")
 
 
+def identity(found: Discovered) -> tuple[str | None, str | None]:
+    """What tells one installed copy of a plugin from another: its version and
+    the real directory of its package (an upgrade or a rollback changes it)."""
+    return (found.manifest.version if found.manifest else None,
+            str(found.package_dir.resolve()) if found.package_dir else None)
+
+
+def forget_modules(module: str) -> None:
+    """Drop a plugin's modules from ``sys.modules`` so that the next import
+    reads the code installed now; running code keeps the old objects."""
+    for name in [n for n in sys.modules if n == module or n.startswith(module + ".")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
 @dataclass
 class PluginRecord:
     found: Discovered
@@ -49,6 +65,11 @@ class PluginRecord:
     traceback: str | None = None
     hook: PluginHook | None = None
     platform: "Platform | None" = None
+    #: :func:`identity` of the copy this record runs (taken when discovered).
+    copy: tuple[str | None, str | None] = (None, None)
+
+    def __post_init__(self) -> None:
+        self.copy = identity(self.found)
 
     @property
     def name(self) -> str:
@@ -212,14 +233,18 @@ class PluginManager:
     def enabled(self) -> set[str]:
         return set(self.config.get("plugin.enabled") or [])
 
-    def discover(self) -> None:
+    def discover(self, keep: dict[str, PluginRecord] | None = None) -> None:
+        """Records of every installed plugin; those in ``keep`` (running, and
+        not changed) stay as they are."""
+        keep = keep or {}
         enabled = self.enabled
         found = discover(self.config.home.parent)
-        self.records = {name: PluginRecord(found[name]) for name in sorted(found)}
+        self.records = {name: keep.get(name) or PluginRecord(found[name])
+                        for name in sorted(found)}
         for name in sorted(enabled - set(self.records)):
             log.error("Plugin %s is enabled in %s but not installed", name, self.config.path)
         for record in self.records.values():
-            if record.name not in enabled:
+            if record.name not in enabled or record.name in keep:
                 continue
             if record.found.error:
                 self._fail(record, record.found.error, None)
@@ -246,9 +271,12 @@ class PluginManager:
         return results
 
     # -- lifecycle -----------------------------------------------------------------------
-    def load_all(self) -> None:
-        self.discover()
-        order, blocked = start_order(self._candidates())
+    def load_all(self, keep: dict[str, PluginRecord] | None = None) -> None:
+        """Load every enabled plugin that runs here (those in ``keep`` run already)."""
+        self.discover(keep)
+        running = {name: record.found.manifest.requires_plugins
+                   for name, record in (keep or {}).items()}
+        order, blocked = start_order({**running, **self._candidates()})
         for name, why in blocked.items():
             record = self.records[name]
             record.state, record.error = NOT_STARTED, why
@@ -257,7 +285,7 @@ class PluginManager:
         self.order = order
         for name in order:
             record = self.records[name]
-            if self._blocked(record):
+            if name in running or self._blocked(record):
                 continue
             if (self.migrate and "storage" in record.found.manifest.requires_services
                     and not self._step(record, "migration", self._migrate)):
@@ -273,12 +301,15 @@ class PluginManager:
                 record.state = STARTED
                 log.info("Plugin %s started on the %s service", name, self.service)
 
-    def stop_all(self) -> None:
-        for name in reversed(self.order):
+    def stop_all(self, only: set[str] | None = None) -> None:
+        """Stop, then unload, the running plugins (or those in ``only``),
+        dependents first."""
+        names = [n for n in reversed(self.order) if only is None or n in only]
+        for name in names:
             record = self.records[name]
             if record.state == STARTED and self._step(record, "stop", lambda r: r.hook.stop()):
                 record.state = STOPPED
-        for name in reversed(self.order):
+        for name in names:
             record = self.records[name]
             if record.hook is not None and record.state in (STOPPED, LOADED):
                 if self._step(record, "unload", lambda r: r.hook.unload()):
@@ -286,6 +317,39 @@ class PluginManager:
                 record.hook = None
             if self.vortex is not None:
                 self.vortex.forget(name)
+
+    def reconcile(self) -> tuple[list[str], list[str]]:
+        """Bring the running plugins in line with what is installed and enabled
+        now, without touching the others.  Plugins gone, disabled or changed
+        (another version) stop, with the plugins that require them; then new
+        and changed ones (and those that failed before) load and start.
+        Returns (stopped, started) plugin names."""
+        found = discover(self.config.home.parent)
+        enabled = self.enabled
+        running = {n: r for n, r in self.records.items() if r.hook is not None}
+        stale = {n for n, r in running.items() if n not in enabled or n not in found
+                 or identity(found[n]) != r.copy}
+        while True:  # and whatever requires them, transitively
+            more = {n for n, r in running.items() if n not in stale
+                    and stale & set(r.found.manifest.requires_plugins)}
+            if not more:
+                break
+            stale |= more
+        self.stop_all(only=stale)
+        for name in stale:
+            forget_modules(self.records[name].found.module)
+        for name, record in self.records.items():  # failed or blocked: try the new copy
+            if record.hook is None and name in found:
+                forget_modules(record.found.module)
+        keep = {n: r for n, r in running.items() if n not in stale}
+        self.load_all(keep)
+        self.start_all()
+        started = sorted(n for n, r in self.records.items()
+                         if r.state == STARTED and n not in keep)
+        if stale or started:
+            log.info("Plugins on the %s service: stopped %s, started %s", self.service,
+                     ", ".join(sorted(stale)) or "none", ", ".join(started) or "none")
+        return sorted(stale), started
 
     def _migrate(self, record: PluginRecord) -> None:
         upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import importlib
 import importlib.metadata
+import io
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +196,8 @@ def _link(link: Path, target: Path) -> None:
     os.replace(tmp, link)
 
 
-def _activate(home: Path, name: str, version: str) -> None:
+def activate(home: Path, name: str, version: str) -> None:
+    """Make ``version`` (in the store) the one discovery finds."""
     target = plugins_dir(home) / "store" / name / version
     active = active_dir(home)
     active.mkdir(parents=True, exist_ok=True)
@@ -238,7 +241,7 @@ def install(archive: Path, home: Path, installed: dict[str, str | None],
         _write_dist_info(target / f"{name}.dist-info", manifest, unpacked.requires_dist)
         kept = (listed + [version])[-KEEP_VERSIONS:]
         _write_versions(home, name, kept)
-        _activate(home, name, version)
+        activate(home, name, version)
         for old in listed[:len(listed) + 1 - len(kept)]:
             shutil.rmtree(plugins_dir(home) / "store" / name / old, ignore_errors=True)
     finally:
@@ -265,7 +268,7 @@ def roll_back(home: Path, name: str) -> tuple[str, str]:
     returns (from, to).  The caller takes the schema back first."""
     current, previous = rollback_versions(home, name)
     listed = versions(home, name)
-    _activate(home, name, previous)
+    activate(home, name, previous)
     _write_versions(home, name, listed[:-1])
     shutil.rmtree(plugins_dir(home) / "store" / name / current, ignore_errors=True)
     log.info("Rolled plugin %s back from %s to %s", name, current, previous)
@@ -282,3 +285,43 @@ def remove(home: Path, name: str) -> None:
     importlib.invalidate_caches()
     shutil.rmtree(plugins_dir(home) / "store" / name)
     log.info("Removed plugin %s", name)
+
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def version_zip(home: Path, name: str, version: str) -> bytes:
+    """One installed version (``<name>/`` and ``<name>.dist-info/``) zipped, the
+    same bytes for the same files: what the server hands to other services."""
+    root = plugins_dir(home) / "store" / name / version
+    if not (root / name).is_dir():
+        raise PluginOperationError(f"{name} {version} is not in Peek's store")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts:
+                continue
+            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), _EPOCH)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def add_version_zip(home: Path, name: str, version: str, data: bytes) -> None:
+    """Put a zip made by :func:`version_zip` in this home's store (once) and
+    make it the active version."""
+    target = plugins_dir(home) / "store" / name / version
+    if not (target / name).is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = target.with_name(f".{version}.{os.getpid()}")
+        shutil.rmtree(scratch, ignore_errors=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.namelist():
+                if member.startswith("/") or ".." in Path(member).parts \
+                        or Path(member).parts[0] not in (name, f"{name}.dist-info"):
+                    raise PluginOperationError(f"{name} {version}: unexpected member "
+                                               f"{member!r} in the package sent")
+            archive.extractall(scratch)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(scratch, target)
+    activate(home, name, version)

@@ -45,6 +45,8 @@ class Frame(msgspec.Struct, omit_defaults=True):
     version: str | None = None
     plugins: list[dict[str, Any]] | None = None
     rpcs: list[str] | None = None
+    # The server's plugin set (a ``plugins`` frame), for comparing at a glance.
+    fingerprint: str | None = None
 
 
 _decoder = msgspec.json.Decoder(Frame)

@@ -42,6 +42,8 @@ class PeerVortex:
         self.devices: set[Any] = set()
         self.pages: set[Any] = set()
         self.upstream_connected = False
+        #: Takes the server's ``plugins`` frames (set by the runtime).
+        self.on_plugins: Callable[[Frame], None] | None = None
         self._stop = threading.Event()
         self._housekeeper = threading.Thread(target=self._housekeeping,
                                              name="vortex-housekeeping", daemon=True)
@@ -101,6 +103,9 @@ class PeerVortex:
             self.executor.submit(self.rpcs.answer, self.send_upstream, message, "server")
         elif kind == "reply":
             self.calls.on_reply(message)
+        elif kind == "plugins":
+            if self.on_plugins is not None:
+                self.on_plugins(message)
         elif kind == "error" and message.selector is not None:
             self.proxy.on_error(message.selector, raw)
         elif kind == "error":

@@ -3,10 +3,11 @@
 import logging
 import time
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from simple_websocket import ConnectionClosed
 
 from peek.peering import protocol
+from peek.plugin_system import packages
 from peek.peering.registry import Peer
 from peek.runtime import current_runtime
 from peek.vortex import frames
@@ -52,6 +53,7 @@ def peer_link(ws) -> None:
                                   rpcs=[r for r in hello.rpcs or [] if isinstance(r, str)],
                                   link=link))
     log.info("%s connected from %s", link.name, address)
+    link.send(runtime.plugins_frame())  # it runs what the server says
     try:
         _serve(ws, link, peer, runtime)
     except frames.FrameError as e:
@@ -82,7 +84,11 @@ def _serve(ws, link: Connection, peer: Peer, runtime) -> None:
             continue
         last_heard = time.monotonic()
         for one in split_frames(raw):
-            runtime.vortex.handle(link, peer.service, frames.parse(one))
+            message = frames.parse(one)
+            if message.type == "plugin_states":
+                peer.plugins = _plugin_list(message.plugins)
+            else:
+                runtime.vortex.handle(link, peer.service, message)
 
 
 def _authorised() -> bool:
@@ -101,6 +107,27 @@ def vortex_stats():
     if not _authorised():
         return jsonify(error="send Authorization: Bearer <server.secret>"), 401
     return jsonify(current_runtime().vortex.observables.stats())
+
+
+def plugin_package(name: str, version: str):
+    """One installed plugin version, zipped, for a client or agent service on
+    another machine.  Needs ``Authorization: Bearer <server.secret>``."""
+    if not _authorised():
+        return jsonify(error="send Authorization: Bearer <server.secret>"), 401
+    try:
+        data = packages.version_zip(current_runtime().config.home.parent, name, version)
+    except packages.PluginOperationError as e:
+        return jsonify(error=str(e)), 404
+    return Response(data, mimetype="application/zip")
+
+
+def apply_plugins():
+    """Run what is installed and enabled now (``peek plugin`` commands call it
+    after changing a running platform).  Needs the shared secret."""
+    if not _authorised():
+        return jsonify(error="send Authorization: Bearer <server.secret>"), 401
+    stopped, started = current_runtime().apply_plugins()
+    return jsonify(stopped=stopped, started=started)
 
 
 def plugin_states():

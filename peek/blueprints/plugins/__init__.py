@@ -1,0 +1,3 @@
+from peek.blueprints.plugins.blueprint import bp
+
+__all__ = ["bp"]
