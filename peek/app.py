@@ -15,6 +15,7 @@ from markupsafe import Markup
 from peek import __version__
 from peek.auth.guard import current_admin, init_admin_auth
 from peek.blueprints import site_blueprints
+from peek.plugin_system.archive import Limits
 from peek.extensions import db, migrate, sock
 from peek.runtime import ServiceRuntime
 from peek.vortex.selector import TupleSelector
@@ -52,6 +53,8 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     )
     if site == "admin":  # the Dask dashboard's plots, proxied (blueprints/workers)
         app.config["SOCK_SERVER_OPTIONS"]["subprotocols"] = ["bokeh"]
+        # A plugin upload may be as large as a package may be, plus the form around it.
+        app.config["MAX_CONTENT_LENGTH"] = Limits().max_archive_bytes + 2**20
     if runtime.database_url:
         app.config["SQLALCHEMY_DATABASE_URI"] = runtime.database_url
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}

@@ -90,6 +90,10 @@ def linked_peer(port, name):
     ws.send(json.dumps({"type": "hello", "service": "client", "name": name,
                         "version": "test", "secret": "test-secret"}))
     assert json.loads(ws.receive(timeout=5))["type"] == "welcome"
+    # Then the plugins the server wants every service to run.
+    plugins = json.loads(ws.receive(timeout=5))
+    assert plugins["type"] == "plugins" and {p["name"] for p in plugins["plugins"]} == {
+        "peek_plugin_noop"}
     return ws
 
 

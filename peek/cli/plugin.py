@@ -12,7 +12,13 @@ from peek.cli.errors import reported
 from peek.config import load_config, peek_home
 from peek.services import SERVER
 
-RESTART = "Restart the services (or peek run) to apply the change."
+def applied() -> str:
+    """Hand the change to the running platform, and say what happened."""
+    from peek.plugin_system.listing import apply_on_running_server
+
+    if apply_on_running_server(load_config(SERVER)):
+        return "The running services apply it now."
+    return "No server is running: the services apply it when they start."
 
 
 @click.group()
@@ -61,9 +67,9 @@ def install(path: Path) -> None:
     installed = install_plugin(path, peek_home())
     if installed.previous:
         click.echo(f"Upgraded {installed.name} from {installed.previous} to "
-                   f"{installed.version}. {RESTART}")
+                   f"{installed.version}. {applied()}")
     else:
-        click.echo(f"Installed and enabled {installed.name} {installed.version}. {RESTART}")
+        click.echo(f"Installed and enabled {installed.name} {installed.version}. {applied()}")
 
 
 @plugin.command()
@@ -79,7 +85,7 @@ def uninstall(name: str, drop_data: bool, yes: bool) -> None:
         click.confirm(f"Drop {name}'s schema and every row in it?", abort=True)
     uninstall_plugin(name, peek_home(), drop_data=drop_data)
     kept = "its data was dropped" if drop_data else "its schema and data were kept"
-    click.echo(f"Uninstalled {name}; {kept}. {RESTART}")
+    click.echo(f"Uninstalled {name}; {kept}. {applied()}")
 
 
 @plugin.command()
@@ -90,7 +96,7 @@ def enable(name: str) -> None:
     from peek.plugin_system.operations import enable_plugin
 
     enable_plugin(name, peek_home())
-    click.echo(f"Enabled {name}. {RESTART}")
+    click.echo(f"Enabled {name}. {applied()}")
 
 
 @plugin.command()
@@ -101,7 +107,7 @@ def disable(name: str) -> None:
     from peek.plugin_system.operations import disable_plugin
 
     disable_plugin(name, peek_home())
-    click.echo(f"Disabled {name}. {RESTART}")
+    click.echo(f"Disabled {name}. {applied()}")
 
 
 @plugin.command()
@@ -116,7 +122,7 @@ def rollback(name: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Roll {name} back to its previous version?", abort=True)
     current, previous = rollback_plugin(name, peek_home())
-    click.echo(f"Rolled {name} back from {current} to {previous}. {RESTART}")
+    click.echo(f"Rolled {name} back from {current} to {previous}. {applied()}")
 
 
 @plugin.command()

@@ -55,3 +55,17 @@ def plugin_list(server: ServiceConfig) -> tuple[list[dict[str, Any]], bool]:
                         "services": services, "enabled": name in enabled,
                         "states": states, "error": found.error})
     return entries, running is not None
+
+
+def apply_on_running_server(server: ServiceConfig) -> bool:
+    """Ask the running server to apply plugin changes made on disk now (it
+    hands them to every service); False when no server answers."""
+    request = urllib.request.Request(
+        site_url(server, "server", "/plugins/apply"), method="POST", data=b"",
+        headers={"Authorization": f"Bearer {server.get('server.secret')}"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+            return True
+    except (OSError, ValueError):
+        return False

@@ -16,6 +16,7 @@ Switching versions replaces links, each in one atomic rename.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib
 import importlib.metadata
@@ -246,6 +247,8 @@ def install(archive: Path, home: Path, installed: dict[str, str | None],
             shutil.rmtree(plugins_dir(home) / "store" / name / old, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):  # a refused package leaves nothing behind
+            scratch.rmdir()
     log.info("Installed plugin %s %s from %s", name, version, archive.name)
     return Installed(name, version, listed[-1] if listed else None)
 

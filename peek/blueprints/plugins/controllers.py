@@ -1,6 +1,7 @@
 import logging
 
 from flask import abort, jsonify, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from peek.auth.guard import current_admin
 from peek.plugin_system import live, packages
@@ -49,9 +50,19 @@ def table():
 
 
 def upload():
-    file = request.files.get("package")
+    limit = packages.Limits().max_archive_bytes
+    too_large = jsonify(error=f"the package is too large: plugin packages may be at most "
+                              f"{limit // 2**20} MiB"), 413
+    try:
+        file = request.files.get("package")
+    except RequestEntityTooLarge:
+        return too_large
     if file is None or not file.filename:
         return jsonify(error="choose a plugin package (.whl, .tar.gz or .zip) to upload"), 400
+    file.stream.seek(0, 2)
+    if file.stream.tell() > limit:
+        return too_large
+    file.stream.seek(0)
     try:
         job = current_runtime().install_jobs.start(file.filename, file.stream)
     except PluginOperationError as e:
