@@ -237,3 +237,25 @@ def test_a_refused_upload_changes_nothing_and_says_why(platform, tmp_path):
     empty = platform["session"].post(f"{platform['admin']}/plugins/upload", timeout=10,
                                      headers={"X-CSRFToken": token})
     assert empty.status_code == 400 and "choose a plugin package" in empty.json()["error"]
+
+
+def test_plugin_commands_apply_on_the_running_platform(platform, configured):
+    from tests.conftest import peek_cli
+
+    noop = f"{platform['mobile']}/peek_plugin_noop/"
+    assert requests.get(noop, timeout=10).status_code == 200
+    disabled = peek_cli("plugin", "disable", "peek_plugin_noop", home=configured)
+    assert disabled.returncode == 0, disabled.stderr
+    assert "The running services apply it now." in disabled.stdout
+    wait_for(lambda: requests.get(noop, timeout=10).status_code == 404, timeout=30,
+             what="the client to stop serving noop")
+    assert platform["session"].get(f"{platform['admin']}/peek_plugin_noop/",
+                                   timeout=10).status_code == 404
+    enabled = peek_cli("plugin", "enable", "peek_plugin_noop", home=configured)
+    assert enabled.returncode == 0, enabled.stderr
+    wait_for(lambda: requests.get(noop, timeout=10).status_code == 200, timeout=30,
+             what="the client to serve noop again")
+    # The client on its own machine keeps the server's list for its next start.
+    client_config = json.loads((platform["client_home"] / "peek-client.home" /
+                                "config.json").read_text())
+    assert client_config["plugin"]["enabled"] == ["peek_plugin_noop"]
