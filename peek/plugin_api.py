@@ -121,6 +121,23 @@ class PluginPlatform(Protocol):
         ``admin.dashboard`` (needs ``template``), ``mobile.home`` or
         ``desktop.home``.  Lower priorities render first."""
 
+    def add_table_editor(self, model: type, *, title: str | None = None,
+                         columns: list[Any] | None = None,
+                         notify: TupleSelector | type | str | Callable[[dict[str, Any]], Any]
+                         | None = None, priority: int = 100) -> None:
+        """Server: let the administrator edit the rows of ``model``, one of the
+        plugin's own SQLAlchemy ORM classes (its table in the plugin's schema),
+        on a page at ``/tables/<plugin_name>/<table>`` listed in the admin menu
+        as ``title`` (default: the table's name) at ``priority``.
+
+        ``columns`` (names or model attributes) are the editable ones; by
+        default every column but an autoincrement primary key.  After each
+        saved change, ``notify`` (a tuple type, a selector, or a function called
+        with the row's values as a dict, once as they were and once as they
+        are, returning selectors) is notified so that subscribers get fresh
+        data.  ValueError if ``model`` is not one of the plugin's models or a
+        column cannot be edited."""
+
 
 class PluginHook:
     """Base class of a plugin's entry hook on one service.

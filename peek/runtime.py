@@ -157,9 +157,7 @@ class ServerRuntime(ServiceRuntime):
         message = self.plugins_frame()
         for peer in self.peers.all():
             peer.link.send(message)
-        if self.dask.connected:  # workers restart with the new set: not in this request
-            threading.Thread(target=self.dask.update_plugins, name="dask-plugins",
-                             daemon=True).start()
+        self.dask.plugins_changed()  # workers restart with the new set: not in this request
 
     def stop(self) -> None:
         self.peers.close_all()

@@ -186,6 +186,27 @@ def start_service():
 
 
 CHROMIUM = os.environ.get("PEEK_CHROMIUM", "/usr/bin/chromium")
+#: Screenshots that browser tests keep, one folder per test (not in git).
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture
+def screenshot(request):
+    """``screenshot(page, name)`` keeps a PNG of the page in
+    test-artifacts/<test name>/, numbered in the order taken."""
+    folder = ARTIFACTS / request.node.name
+    if folder.exists():
+        for old in folder.glob("*.png"):
+            old.unlink()
+    taken = []
+
+    def take(page, name: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{len(taken) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        taken.append(path)
+        return path
+    return take
 
 
 @pytest.fixture(scope="session")

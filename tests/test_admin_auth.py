@@ -149,3 +149,46 @@ def test_signing_in_and_out_in_a_browser(configured, site_ports, start_service, 
     page.wait_for_url(f"{base}/sign-in")
     page.goto(f"{base}/")
     page.wait_for_url(f"{base}/sign-in?next=/")
+
+
+def _urls(app):
+    """Every route of the admin site with made-up values for its arguments."""
+    for rule in app.url_map.iter_rules():
+        url = rule.rule
+        for argument in rule.arguments:
+            url = re.sub(rf"<(?:[^:<>]+:)?{argument}>", "peek_plugin_noop", url)
+        yield rule, url
+
+
+def test_no_admin_route_answers_without_sign_in_and_no_form_without_its_token(admin_app):
+    from peek.auth.guard import OPEN_ENDPOINTS
+
+    anonymous = admin_app.test_client()
+    checked = set()
+    for rule, url in _urls(admin_app):
+        if rule.endpoint in OPEN_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = anonymous.open(url, method=method, headers={"Accept": "text/html"})
+            if response.status_code == 400:  # a form: refused for its missing token first
+                assert method != "GET" and "CSRF" in response.get_data(as_text=True), url
+                continue
+            assert response.status_code in (302, 401), (method, url, response.status_code)
+            if response.status_code == 302:
+                assert response.headers["Location"].startswith("/sign-in"), (method, url)
+            checked.add(rule.endpoint)
+    # The pages of every part of the admin site are among them.
+    for endpoint in ("admin.dashboard", "plugins.index", "plugins.upload", "settings.index",
+                     "logs.index", "workers.workers_page", "table_editor.table_page"):
+        assert any(e == endpoint or e.startswith(endpoint) for e in checked), endpoint
+
+    signed_in = admin_app.test_client()
+    assert sign_in_client(signed_in).status_code == 302
+    exempt = {"workers.proxy_http"}  # the Dask dashboard's own requests (see its view)
+    for rule, url in _urls(admin_app):
+        if rule.endpoint in exempt | OPEN_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods & {"POST", "PUT", "PATCH", "DELETE"}):
+            response = signed_in.open(url, method=method, data={"name": "x"})
+            assert response.status_code == 400 and "CSRF" in response.get_data(
+                as_text=True), (method, url, response.status_code)

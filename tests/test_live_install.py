@@ -112,6 +112,13 @@ class Poller:
         self._thread.join(30)
 
 
+def worker_runs_noop(site_ports, secret: str) -> bool:
+    states = requests.get(f"http://127.0.0.1:{site_ports['server']}/plugins", timeout=10,
+                          headers={"Authorization": f"Bearer {secret}"}).json()
+    return any(p["name"] == "peek_plugin_noop" and p["state"] == "started"
+               for worker in states["instances"]["worker"] for p in worker["plugins"])
+
+
 @pytest.fixture
 def platform(configured, site_ports, tmp_path, database_url):
     """Server and agent sharing PEEK_HOME; a client with a home of its own."""
@@ -126,6 +133,8 @@ def platform(configured, site_ports, tmp_path, database_url):
              ServiceRun("client", client_home, site_ports["mobile"]).start()]
     for run in runs[1:]:
         run.wait_ready()
+    wait_for(lambda: worker_runs_noop(site_ports, secret["server"]["secret"]), timeout=90,
+             what="the Dask worker to run this server's plugins")
     admin = f"http://127.0.0.1:{site_ports['admin']}"
     yield {"admin": admin, "mobile": f"http://127.0.0.1:{site_ports['mobile']}",
            "session": admin_requests(admin, database_url), "client_home": client_home,

@@ -1,10 +1,15 @@
 """The sites' pages in a real browser (headless Chromium)."""
 
+import logging
+
+from peek.config import load_config
+from peek.logs import setup_logging
 from tests.admin_session import sign_in_page
 
 
-def test_admin_dashboard_lists_services_live(configured, site_ports, start_service, page_in,
-                                             database_url):
+def test_admin_dashboard_lists_services_plugins_and_problems_live(
+        configured, site_ports, start_service, page_in, database_url):
+    setup_logging(load_config("server"), console=False)
     start_service("server")
     page = page_in()
     sign_in_page(page, f"http://127.0.0.1:{site_ports['admin']}", database_url)
@@ -18,9 +23,27 @@ def test_admin_dashboard_lists_services_live(configured, site_ports, start_servi
 
     # The noop plugin's panel loads its own partial.
     assert page.locator("#noop-panel").inner_text(timeout=10000) == "0 noop items"
+    noop = page.locator('#plugins tr[data-plugin="peek_plugin_noop"]')
+    assert noop.locator('td[data-service="server"]').inner_text() == "started"
+    assert noop.locator('td[data-service="client"]').count() == 0
 
-    start_service("client")  # the table refreshes itself, without a reload
+    start_service("client")  # the tables refresh themselves, without a reload
     rows.filter(has_text="client").first.wait_for(timeout=15000)
+    noop.locator('td[data-service="client"] .peek-state[data-state="started"]').wait_for(
+        timeout=15000)
+
+    logging.getLogger("peek_plugin_noop").warning("noop needs attention")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    problem = page.locator("#problems .peek-log-record", has_text="noop needs attention")
+    problem.wait_for(timeout=15000)
+    assert problem.get_attribute("data-level") == "WARNING"
+    link = problem.locator("a").get_attribute("href")
+    assert link.startswith("/logs?level=WARNING#log-")
+    problem.locator("a").click()
+    page.wait_for_url("**/logs?level=WARNING#log-*")
+    record = page.locator(f"#{link.split('#')[1]}")
+    assert record.inner_text().endswith("noop needs attention")
 
 
 def test_mobile_and_desktop_home_pages(configured, site_ports, start_service, page_in):

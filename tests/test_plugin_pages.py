@@ -55,7 +55,7 @@ def test_admin_menu_and_dashboard_panels_follow_priority(configured, plugin_root
 
     html = site.get("/").get_data(as_text=True)
     # Lower priority first; noop asks for 900, the default is 100.
-    assert menu_titles(html) == ["Yak tools", "Zebra reports", "Alpaca", "Noop"]
+    assert menu_titles(html) == ["Yak tools", "Zebra reports", "Alpaca", "Noop", "Noop items"]
     assert 'href="/peek_plugin_tearly/"' in html
     panels = [html.index(marker) for marker in ('id="yak"', 'id="alpaca"', "Noop</header>")]
     assert panels == sorted(panels)

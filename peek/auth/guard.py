@@ -12,6 +12,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, redirect, request, session, url_for
+from flask_wtf.csrf import generate_csrf
 
 from peek.config import ServiceConfig
 from peek.extensions import csrf, db
@@ -26,10 +27,12 @@ def fingerprint(password_hash: str) -> str:
 
 
 def sign_in_session(user) -> None:
-    """A fresh session for ``user`` (a new one: no fixation)."""
+    """A fresh session for ``user`` (a new one: no fixation), with its CSRF
+    token made now: pages loading at once afterwards all get the same one."""
     session.clear()
     session.permanent = True
     session[SESSION_KEY] = {"id": user.id, "key": fingerprint(user.password_hash)}
+    generate_csrf()
 
 
 def init_admin_auth(app: Flask, config: ServiceConfig) -> None:

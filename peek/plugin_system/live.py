@@ -22,6 +22,7 @@ from typing import Any
 from peek.plugin_system import operations
 from peek.plugin_system.manager import STARTED
 from peek.plugin_system.packages import PluginOperationError
+from peek.plugin_system.service_states import instances_of, service_columns
 
 log = logging.getLogger(__name__)
 
@@ -36,34 +37,9 @@ STAGES = ("upload", "validate and install", "migrate and start on the server",
           "start on every service", "done")
 
 
-def instance_states(runtime: Any, name: str) -> dict[str, dict[str, Any]]:
-    """Where ``name`` should run and its state there: ``{instance: {"service",
-    "state", "version", "error"}}`` over the server, each connected client and
-    agent service and each Dask worker."""
-    states: dict[str, dict[str, Any]] = {}
-    record = runtime.plugins.records.get(name)
-    if record is not None:
-        states["server"] = {"service": "server", **_brief(record.as_dict())}
-    for peer in runtime.peers.all():
-        reported = next((p for p in peer.plugins if p.get("name") == name), None)
-        states[f"{peer.service} {peer.name}"] = {
-            "service": peer.service,
-            **(_brief(reported) if reported else {"state": "not installed"})}
-    for address, reported in sorted(runtime.dask.plugin_states().items()):
-        mine = next((p for p in reported if isinstance(p, dict) and p.get("name") == name),
-                    None) if isinstance(reported, list) else None
-        states[f"worker {address}"] = {"service": "worker",
-                                       **(_brief(mine) if mine else {"state": "not installed"})}
-    return states
-
-
-def _brief(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: state.get(k) for k in ("state", "version", "error")}
-
-
 def worker_count(runtime: Any) -> int:
-    """Dask workers now: taken before a change, since workers restart to load it."""
-    return len(runtime.dask.workers())
+    """Dask workers that must report a change (they restart to load it)."""
+    return runtime.dask.expected_workers()
 
 
 def wait_for_services(runtime: Any, name: str, version: str | None, running: bool,
@@ -79,7 +55,7 @@ def wait_for_services(runtime: Any, name: str, version: str | None, running: boo
         workers = 0
     deadline = time.monotonic() + timeout
     while True:
-        states = {i: s for i, s in instance_states(runtime, name).items()
+        states = {i: s for i, s in instances_of(service_columns(runtime), name).items()
                   if s["service"] in services}
         if sum(s["service"] == "worker" for s in states.values()) < workers:
             done = False

@@ -92,6 +92,7 @@ class Platform:
     plugin_name: str
     blueprints: list[tuple[str, Blueprint]] = field(default_factory=list)
     slot_items: list[tuple[str, SlotItem]] = field(default_factory=list)
+    table_editors: list[Any] = field(default_factory=list)
 
     @property
     def service(self) -> str:
@@ -213,6 +214,20 @@ class Platform:
             url = url_prefix(self.plugin_name, site) + "/"
         self.slot_items.append((slot, SlotItem(self.plugin_name, title, url, icon,
                                                template, priority)))
+
+    def add_table_editor(self, model: type, *, title: str | None = None,
+                         columns: list[Any] | None = None, notify: Any = None,
+                         priority: int = 100) -> None:
+        from peek.table_editor.editor import declare_editor
+
+        if self.service != SERVER:
+            raise PluginApiError(f"{self.plugin_name}: table editors are on the admin site, "
+                                 f"declared from the server hook, not the {self.service} one")
+        editor = declare_editor(self, model, title=title, columns=columns, notify=notify)
+        if any(e.table.name == editor.table.name for e in self.table_editors):
+            raise ValueError(f"{self.plugin_name}: {editor.table.name} already has an editor")
+        self.table_editors.append(editor)
+        self.add_to_slot("admin.menu", editor.title, url=editor.url, priority=priority)
 
 
 class PluginManager:
@@ -427,6 +442,13 @@ class PluginManager:
             if MANIFEST_SLOTS.get(site) == slot and site in sites:
                 items.append(manifest_item(record.found.manifest, site))
         return sorted(items, key=lambda item: item.sort_key)
+
+    def table_editor(self, plugin: str, table: str) -> Any:
+        """The editor started plugin ``plugin`` declared for its ``table``, or None."""
+        record = self.records.get(plugin)
+        if record is None or record.state != STARTED or record.platform is None:
+            return None
+        return next((e for e in record.platform.table_editors if e.table.name == table), None)
 
     def states(self) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.records.values()]

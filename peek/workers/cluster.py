@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import random
 import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 DASHBOARD_PREFIX = "/workers/dashboard"
 RECONNECT_MAX_S = 30.0
 WATCH_INTERVAL_S = 1.0
+#: Seconds a worker once listed is still expected back (see expected_workers).
+WORKER_MEMORY_S = 60.0
 
 
 def _queued_on_scheduler(dask_scheduler: Any) -> int:
@@ -44,8 +47,10 @@ class DaskConnector:
         self.cluster = None
         self.client = None
         self._dashboard: str | None = None
+        self._seen: dict[str, float] = {}  # worker name -> when last listed
         self.pool = WorkerPool(self)
-        self._plugins_lock = threading.Lock()
+        self._plugins_lock = threading.RLock()
+        self._changes_waiting = self._handing_over = False
         self._stopping = threading.Event()
         self._connected_once = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dask-connect", daemon=True)
@@ -141,6 +146,26 @@ class DaskConnector:
         except Exception as e:  # workers run, but without Peek's plugins
             log.error("Could not hand Peek's plugins to the Dask workers: %s", e)
 
+    def plugins_changed(self) -> None:
+        """Hand the plugins over again, soon and off the caller's thread; changes
+        made meanwhile go over together."""
+        with self._plugins_lock:
+            self._changes_waiting = True
+            if self._handing_over:
+                return
+            self._handing_over = True
+        threading.Thread(target=self._hand_over_changes, name="dask-plugins",
+                         daemon=True).start()
+
+    def _hand_over_changes(self) -> None:
+        while True:
+            with self._plugins_lock:
+                if not self._changes_waiting or not self.connected:
+                    self._handing_over = False
+                    return
+                self._changes_waiting = False
+            self._hand_over_plugins()
+
     def update_plugins(self) -> str:
         """Send the enabled plugins to every worker (now and joining later);
         workers that ran other versions restart.  Returns the fingerprint."""
@@ -206,7 +231,9 @@ class DaskConnector:
             log.warning("Dask scheduler not answering: %s", e)
             return []
         rows = []
+        now = time.monotonic()
         for address, w in sorted(info.get("workers", {}).items()):
+            self._seen[str(w.get("name"))] = now
             metrics = w.get("metrics", {})
             counts = metrics.get("task_counts", {})
             rows.append({"address": address, "name": str(w.get("name")),
@@ -215,6 +242,14 @@ class DaskConnector:
                          "running": counts.get("executing", 0),
                          "ready": counts.get("ready", 0)})
         return rows
+
+    def expected_workers(self) -> int:
+        """Workers seen in the last ``WORKER_MEMORY_S`` seconds: one restarting
+        to load new plugins is gone from the scheduler for a moment."""
+        self.workers()
+        since = time.monotonic() - WORKER_MEMORY_S
+        self._seen = {name: at for name, at in self._seen.items() if at >= since}
+        return len(self._seen)
 
     def status(self) -> dict[str, Any]:
         """The Workers page's figures: workers, tasks queued, the platform's counts."""

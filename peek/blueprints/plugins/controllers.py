@@ -7,6 +7,7 @@ from peek.auth.guard import current_admin
 from peek.plugin_system import live, packages
 from peek.plugin_system.discovery import origin
 from peek.plugin_system.packages import PluginOperationError
+from peek.plugin_system.service_states import instances_of, service_columns
 from peek.runtime import current_runtime
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ def _rows() -> list[dict]:
     home = runtime.config.home.parent
     enabled = set(runtime.config.get("plugin.enabled") or [])
     menu = runtime.slot_items("admin.menu")
+    columns = service_columns(runtime)
     rows = []
     for name, record in sorted(runtime.plugins.records.items()):
         manifest = record.found.manifest
@@ -34,7 +36,7 @@ def _rows() -> list[dict]:
             "traceback": record.traceback,
             "versions": packages.versions(home, name),
             "pages": [item for item in menu if item.plugin == name],
-            "instances": {i: s for i, s in live.instance_states(runtime, name).items()
+            "instances": {i: s for i, s in instances_of(columns, name).items()
                           if s["service"] in services},
         })
     return rows

@@ -27,6 +27,7 @@ class ServerHook(LoggingHook):
         self.platform.add_to_slot("admin.dashboard", "Noop",
                                   template="peek_plugin_noop/dashboard_panel.html",
                                   priority=900)
+        self.platform.add_table_editor(NoopItem, title="Noop items", priority=900)
 
     def _index(self) -> str:
         settings = self.platform.settings.all()

@@ -1,0 +1,3 @@
+from peek.blueprints.settings.blueprint import bp
+
+__all__ = ["bp"]
