@@ -21,26 +21,18 @@ requests=..`` or ``BENCH install error="why"``.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from vortex_bench import free_port, report
+from vortex_bench import bench_home, report, running
 
 from tests.admin_session import admin_requests  # noqa: E402 (vortex_bench finds the repo)
 from tests.test_live_install import MIGRATIONS, Poller, upload, wheel  # noqa: E402
-from tests.vortex_harness import ServiceRun  # noqa: E402
 
 REPLACEMENTS = 5
-
-
-def _write(home: Path, service: str, data: dict) -> None:
-    path = home / f"peek-{service}.home" / "config.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
 
 
 def timed_upload(platform: dict, path: Path) -> float:
@@ -56,21 +48,9 @@ def measure() -> str:
     with tempfile.TemporaryDirectory(prefix="peek-bench-") as tmp:
         home, scratch = Path(tmp) / "home", Path(tmp) / "build"
         scratch.mkdir()
-        ports = {k: free_port() for k in ("admin", "server", "mobile", "agent", "pg", "dash")}
-        common = {"server": {"port": ports["server"], "secret": "bench-secret"},
-                  "logging": {"level": "WARNING"}}
-        _write(home, "server", {**common, "http": {"port": ports["admin"]},
-                                "embeddedPostgres": {"port": ports["pg"]},
-                                "dask": {"localWorkers": 1, "dashboardPort": ports["dash"]}})
-        _write(home, "client", {**common, "http": {"port": ports["mobile"]}})
-        _write(home, "agent", {**common, "http": {"port": ports["agent"]}})
-        runs = [ServiceRun("server", home, ports["admin"]).start()]
-        try:
-            runs[0].wait_ready(timeout=180)
-            runs += [ServiceRun("client", home, ports["mobile"]).start(),
-                     ServiceRun("agent", home, ports["agent"]).start()]
-            for run in runs[1:]:
-                run.wait_ready(timeout=60)
+        services = ("server", "client", "agent")
+        ports = bench_home(home, services)
+        with running(home, ports, services):
             admin = f"http://127.0.0.1:{ports['admin']}"
             mobile = f"http://127.0.0.1:{ports['mobile']}"
             session = admin_requests(admin, f"postgresql://peek@127.0.0.1:{ports['pg']}/peek")
@@ -81,19 +61,12 @@ def measure() -> str:
                 first = timed_upload(platform, wheel(scratch, "1.0.0", MIGRATIONS))
                 replaced = [timed_upload(platform, wheel(scratch, f"1.{i}.0", MIGRATIONS))
                             for i in range(1, REPLACEMENTS + 1)]
-            print(f"install: first {first:.2f} s, replacements "
-                  f"{', '.join(f'{s:.2f}' for s in replaced)} s; failures "
-                  f"{poller.failures[:5]}", file=sys.stderr)
-            return (f"started_all_s={statistics.median(replaced):.2f} "
-                    f"first_install_s={first:.2f} failed_requests={len(poller.failures)} "
-                    f"requests={poller.count}")
-        except BaseException:
-            for run in runs:
-                sys.stderr.write(f"--- {run.service} log tail ---\n{run.output[-3000:]}\n")
-            raise
-        finally:
-            for run in reversed(runs):
-                run.stop()
+        print(f"install: first {first:.2f} s, replacements "
+              f"{', '.join(f'{s:.2f}' for s in replaced)} s; failures "
+              f"{poller.failures[:5]}", file=sys.stderr)
+        return (f"started_all_s={statistics.median(replaced):.2f} "
+                f"first_install_s={first:.2f} failed_requests={len(poller.failures)} "
+                f"requests={poller.count}")
 
 
 if __name__ == "__main__":

@@ -38,40 +38,60 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write(home: Path, service: str, data: dict) -> None:
+def write_config(home: Path, service: str, data: dict) -> None:
     path = home / f"peek-{service}.home" / "config.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))
 
 
+def bench_home(home: Path, services: tuple[str, ...]) -> dict[str, int]:
+    """Config files for ``services`` (the server on its own embedded PostgreSQL
+    and one local Dask worker) on free ports; returns the ports."""
+    ports = {k: free_port() for k in ("admin", "server", "mobile", "agent", "pg", "dash")}
+    common = {"server": {"port": ports["server"], "secret": "bench-secret"},
+              "logging": {"level": "WARNING"}}
+    write_config(home, "server", {**common, "http": {"port": ports["admin"]},
+                                  "embeddedPostgres": {"port": ports["pg"]},
+                                  "dask": {"localWorkers": 1, "dashboardPort": ports["dash"]}})
+    for service in services:
+        if service != "server":
+            write_config(home, service, {**common, "http": {"port": ports[
+                "mobile" if service == "client" else service]}})
+    return ports
+
+
+@contextlib.contextmanager
+def running(home: Path, ports: dict[str, int], services: tuple[str, ...]) -> Iterator[None]:
+    """The services as separate processes, the server first; their logs'
+    tails on stderr if anything fails; all stopped afterwards."""
+    port_of = {"server": "admin", "client": "mobile", "agent": "agent"}
+    runs = [ServiceRun("server", home, ports["admin"]).start()]
+    try:
+        runs[0].wait_ready(timeout=180)
+        runs += [ServiceRun(s, home, ports[port_of[s]]).start() for s in services
+                 if s != "server"]
+        for run in runs[1:]:
+            run.wait_ready(timeout=60)
+        yield
+    except BaseException:
+        for run in runs:
+            sys.stderr.write(f"--- {run.service} log tail ---\n{run.output[-3000:]}\n")
+        raise
+    finally:
+        for run in reversed(runs):
+            run.stop()
+
+
 @contextlib.contextmanager
 def platform(client_vortex: dict | None = None) -> Iterator[dict[str, int]]:
-    """Server and client processes; yields their ports."""
+    """Server and client processes with the tally plugin; yields their ports."""
     with tempfile.TemporaryDirectory(prefix="peek-bench-") as tmp:
         home = Path(tmp)
-        ports = {k: free_port() for k in ("admin", "server", "mobile", "pg", "dash")}
-        common = {"server": {"port": ports["server"], "secret": "bench-secret"},
-                  "logging": {"level": "WARNING"}}
-        _write(home, "server", {**common, "http": {"port": ports["admin"]},
-                                "embeddedPostgres": {"port": ports["pg"]},
-                                "dask": {"localWorkers": 1, "dashboardPort": ports["dash"]}})
-        _write(home, "client", {**common, "http": {"port": ports["mobile"]}})
-        _write(home, "agent", common)
+        ports = bench_home(home, ("server", "client"))
         install_tally(home)
         set_vortex_config(home, "client", **(client_vortex or {}))
-        runs = [ServiceRun("server", home, ports["admin"]).start()]
-        try:
-            runs[0].wait_ready(timeout=180)
-            runs.append(ServiceRun("client", home, ports["mobile"]).start())
-            runs[1].wait_ready(timeout=60)
+        with running(home, ports, ("server", "client")):
             yield ports
-        except BaseException:
-            for run in runs:
-                sys.stderr.write(f"--- {run.service} log tail ---\n{run.output[-3000:]}\n")
-            raise
-        finally:
-            for run in reversed(runs):
-                run.stop()
 
 
 def server_subscribers(ports: dict[str, int], selector_part: str) -> int:

@@ -17,7 +17,7 @@ import requests
 import sqlalchemy
 
 from tests.admin_session import admin_requests, csrf_token
-from tests.conftest import wait_for, write_config
+from tests.conftest import free_port, wait_for, write_config
 from tests.plugin_factory import build_wheel, migration
 from tests.vortex_harness import ServiceRun
 
@@ -121,9 +121,14 @@ def worker_runs_noop(site_ports, secret: str) -> bool:
 
 @pytest.fixture
 def platform(configured, site_ports, tmp_path, database_url):
-    """Server and agent sharing PEEK_HOME; a client with a home of its own."""
+    """Server and agent sharing PEEK_HOME; a client with a home of its own; the
+    server's own LocalCluster (workers restart here, away from other tests')."""
     client_home = tmp_path / "client-machine"
-    secret = json.loads((configured / "peek-server.home" / "config.json").read_text())
+    server_file = configured / "peek-server.home" / "config.json"
+    secret = json.loads(server_file.read_text())
+    del secret["dask"]["schedulerAddress"]
+    secret["dask"].update(localWorkers=1, dashboardPort=free_port())
+    server_file.write_text(json.dumps(secret))
     write_config(client_home, "client", {
         "server": {"port": site_ports["server"], "secret": secret["server"]["secret"]},
         "http": {"port": site_ports["mobile"]}})

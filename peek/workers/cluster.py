@@ -104,6 +104,8 @@ class DaskConnector:
                 return
             self.client = client
             self._hand_over_plugins()
+            if self._stopping.is_set():  # stop() closed the client meanwhile
+                return
             self._dashboard = self._find_dashboard(client)
             self.state, self.error, delay = "connected", None, 1.0
             self._connected_once.set()
@@ -270,6 +272,11 @@ class DaskConnector:
     # -- stopping --------------------------------------------------------------------------
     def stop(self) -> None:
         self._stopping.set()
+        if self.client is not None:  # ends a call still waiting on the scheduler
+            try:
+                self.client.close(timeout=10)
+            except Exception as e:  # shutting down: log, carry on closing
+                log.warning("Closing the Dask client: %s", e)
         self._thread.join(timeout=60)
         self.pool.close()
         for part in (self.client, self.cluster):
