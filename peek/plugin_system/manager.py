@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from peek.config import ServiceConfig
 from peek.plugin_api import SITES_OF_SERVICE, PluginApiError, PluginHook
-from peek.plugin_system.discovery import Discovered, discover
+from peek.plugin_system.discovery import Discovered, discover, origin
 from peek.plugin_system.manifest import schema_name
 from peek.plugin_system.ordering import start_order
 from peek.plugin_system.pages import (MANIFEST_SLOTS, SLOTS, SlotItem, check_templates,
@@ -351,10 +351,11 @@ class PluginManager:
                 break
             stale |= more
         self.stop_all(only=stale)
-        for name in stale:
-            forget_modules(self.records[name].found.module)
-        for name, record in self.records.items():  # failed or blocked: try the new copy
-            if record.hook is None and name in found:
+        home = self.config.home.parent
+        for name, record in self.records.items():
+            # Those stopped now, and those that failed (try the new copy); only
+            # Peek's own installs change while Peek runs, not bundled or pip ones.
+            if (name in stale or record.hook is None) and origin(record.found, home) is None:
                 forget_modules(record.found.module)
         keep = {n: r for n, r in running.items() if n not in stale}
         self.load_all(keep)

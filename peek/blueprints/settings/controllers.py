@@ -1,7 +1,7 @@
 from flask import (abort, flash, get_flashed_messages, redirect, render_template, request,
                    url_for)
 
-from peek import settings_operations
+from peek.blueprints.settings import operations as settings_operations
 from peek.auth.guard import current_admin
 from peek.blueprints.settings import owners
 from peek.blueprints.settings.fields import describe, form_fields
