@@ -4,6 +4,7 @@ import sqlalchemy
 
 from peek import __version__
 from tests.admin_session import admin_client
+from tests.conftest import wait_for
 
 
 def test_server_sites_migrate_and_report_health(configured, start_service, engine):
@@ -17,6 +18,8 @@ def test_server_sites_migrate_and_report_health(configured, start_service, engin
     assert set(tables) == {"platform_setting", "vortex_action", "admin_user", "alembic_version"}
 
     assert server.runtime.dask.wait(60)
+    # The worker restarts once to load this server's plugins.
+    wait_for(lambda: server.runtime.dask.workers(), timeout=60, what="a Dask worker")
     for site in ("admin", "server"):
         response = server.apps[site].test_client().get("/healthz")
         assert response.status_code == 200

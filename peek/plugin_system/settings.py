@@ -145,10 +145,9 @@ class DeclaredSettings:
     def update(self, values: dict[str, Any]) -> None:
         """Store all of ``values`` in one transaction, or none of them if one is
         refused (:class:`SettingError`)."""
-        for name, value in values.items():
-            self._setting(name).check(value)
-        if values:
-            self._write(values)
+        checked = {name: self._setting(name).check(value) for name, value in values.items()}
+        if checked:
+            self._write(checked)
 
     def reset(self, name: str) -> None:
         """Back to the declared default."""

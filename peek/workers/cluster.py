@@ -272,11 +272,8 @@ class DaskConnector:
     # -- stopping --------------------------------------------------------------------------
     def stop(self) -> None:
         self._stopping.set()
-        if self.client is not None:  # ends a call still waiting on the scheduler
-            try:
-                self.client.close(timeout=10)
-            except Exception as e:  # shutting down: log, carry on closing
-                log.warning("Closing the Dask client: %s", e)
+        # A hand-over under way finishes first: cut off, it can leave a nanny
+        # restarting its worker with half the plugins registered.
         self._thread.join(timeout=60)
         self.pool.close()
         for part in (self.client, self.cluster):
