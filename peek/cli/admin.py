@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 
@@ -12,9 +12,12 @@ from peek.cli.errors import reported
 from peek.config import load_config
 from peek.services import SERVER
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 
 @contextmanager
-def platform_session() -> Iterator["sqlalchemy.orm.Session"]:
+def platform_session() -> Iterator["Session"]:
     """A session on the server's database, its platform schema migrated."""
     import sqlalchemy
     from sqlalchemy.orm import Session

@@ -66,7 +66,7 @@ def wait_for_services(runtime: Any, name: str, version: str | None, running: boo
             done = all(s["state"] != STARTED for s in states.values())
         if done or time.monotonic() > deadline:
             return states
-        time.sleep(0.1)
+        time.sleep(0.25)  # each look asks every Dask worker
 
 
 def _home(runtime: Any) -> Path:

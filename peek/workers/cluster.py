@@ -29,6 +29,8 @@ RECONNECT_MAX_S = 30.0
 WATCH_INTERVAL_S = 1.0
 #: Seconds a worker once listed is still expected back (see expected_workers).
 WORKER_MEMORY_S = 60.0
+#: Seconds stopping waits for a plugin hand-over to Dask still under way.
+HAND_OVER_GRACE_S = 10.0
 
 
 def _queued_on_scheduler(dask_scheduler: Any) -> int:
@@ -272,9 +274,17 @@ class DaskConnector:
     # -- stopping --------------------------------------------------------------------------
     def stop(self) -> None:
         self._stopping.set()
-        # A hand-over under way finishes first: cut off, it can leave a nanny
-        # restarting its worker with half the plugins registered.
-        self._thread.join(timeout=60)
+        # A hand-over under way may finish; one the scheduler keeps waiting
+        # (on a worker that is gone) is cut off by closing the client.
+        self._thread.join(timeout=HAND_OVER_GRACE_S)
+        if self._thread.is_alive() and self.client is not None:
+            log.warning("Dask did not finish taking Peek's plugins in %.0f s; closing the "
+                        "client anyway", HAND_OVER_GRACE_S)
+            try:
+                self.client.close(timeout=10)
+            except Exception as e:  # shutting down: log, carry on closing
+                log.warning("Closing the Dask client: %s", e)
+            self._thread.join(timeout=30)
         self.pool.close()
         for part in (self.client, self.cluster):
             if part is not None:
