@@ -64,7 +64,14 @@ def wait_for_services(runtime: Any, name: str, version: str | None, running: boo
                        for s in states.values())
         else:
             done = all(s["state"] != STARTED for s in states.values())
-        if done or time.monotonic() > deadline:
+        if done:
+            return states
+        if time.monotonic() > deadline:
+            missing = workers - sum(s["service"] == "worker" for s in states.values())
+            for n in range(missing):  # said, not left out: the job must not say "all"
+                states[f"worker {n + 1} of {workers}"] = {
+                    "service": "worker", "state": "no answer", "version": None,
+                    "error": f"no report within {timeout:g} s"}
             return states
         time.sleep(0.25)  # each look asks every Dask worker
 
