@@ -37,11 +37,6 @@ STAGES = ("upload", "validate and install", "migrate and start on the server",
           "start on every service", "done")
 
 
-def worker_count(runtime: Any) -> int:
-    """Dask workers that must report a change (they restart to load it)."""
-    return runtime.dask.expected_workers()
-
-
 def wait_for_services(runtime: Any, name: str, version: str | None, running: bool,
                       workers: int = 0,
                       timeout: float = SERVICES_TIMEOUT_S) -> dict[str, dict[str, Any]]:
@@ -87,14 +82,14 @@ def _version(runtime: Any, name: str) -> str | None:
 
 def enable(runtime: Any, name: str) -> dict[str, dict[str, Any]]:
     operations.enable_plugin(name, _home(runtime))
-    workers = worker_count(runtime)
+    workers = runtime.dask.expected_workers()
     runtime.apply_plugins()
     return wait_for_services(runtime, name, _version(runtime, name), True, workers)
 
 
 def disable(runtime: Any, name: str) -> dict[str, dict[str, Any]]:
     operations.disable_plugin(name, _home(runtime))
-    workers = worker_count(runtime)
+    workers = runtime.dask.expected_workers()
     runtime.apply_plugins()
     return wait_for_services(runtime, name, None, False, workers)
 
@@ -110,7 +105,7 @@ def uninstall(runtime: Any, name: str, drop_data: bool) -> None:
 
 def rollback(runtime: Any, name: str) -> tuple[str, str]:
     newer, older = operations.rollback_plugin(name, _home(runtime))
-    workers = worker_count(runtime)
+    workers = runtime.dask.expected_workers()
     runtime.apply_plugins()
     wait_for_services(runtime, name, older, True, workers)
     return newer, older
@@ -179,7 +174,7 @@ class InstallJobs:
                 job.name, job.version, job.previous = (installed.name, installed.version,
                                                        installed.previous)
                 job.stage = STAGES[2]
-                workers = worker_count(self.runtime)
+                workers = self.runtime.dask.expected_workers()
                 self.runtime.apply_plugins()
                 record = self.runtime.plugins.records.get(installed.name)
                 if record is not None and record.state == "failed":

@@ -44,8 +44,9 @@ def add_row(plugin: str, table: str):
                            values=_typed(editor), errors=errors, message=message, row=None)
 
 
-def show_row(plugin: str, table: str):
-    """The row as stored: what Reset shows, whatever was typed."""
+def _stored_fragment(plugin: str, table: str, render):
+    """``render(editor, row)`` for the stored row; the page itself when not
+    asked by HTMX, and the gone notice when the row was deleted meanwhile."""
     editor, key = _target(plugin, table)
     if not request.headers.get("HX-Request"):
         return redirect(editor.url)
@@ -53,19 +54,18 @@ def show_row(plugin: str, table: str):
         row = operations.stored_row(editor, key)
     except RowGone as e:
         return _gone(editor, str(e))
-    return render_template("table_editor/_row.html", editor=editor, row=row, note=None,
-                           notice=None)
+    return render(editor, row)
+
+
+def show_row(plugin: str, table: str):
+    """The row as stored: what Reset shows, whatever was typed."""
+    return _stored_fragment(plugin, table, lambda editor, row: render_template(
+        "table_editor/_row.html", editor=editor, row=row, note=None, notice=None))
 
 
 def edit_row(plugin: str, table: str):
-    editor, key = _target(plugin, table)
-    if not request.headers.get("HX-Request"):
-        return redirect(editor.url)
-    try:
-        row = operations.stored_row(editor, key)
-    except RowGone as e:
-        return _gone(editor, str(e))
-    return _edit_form(editor, row, {f.key: f.form_value(row[f.key]) for f in editor.editable})
+    return _stored_fragment(plugin, table, lambda editor, row: _edit_form(
+        editor, row, {f.key: f.form_value(row[f.key]) for f in editor.editable}))
 
 
 def save_row(plugin: str, table: str):
