@@ -107,7 +107,8 @@ def rollback(runtime: Any, name: str) -> tuple[str, str]:
     newer, older = operations.rollback_plugin(name, _home(runtime))
     workers = runtime.dask.expected_workers()
     runtime.apply_plugins()
-    wait_for_services(runtime, name, older, True, workers)
+    if name in operations.enabled_plugins(_home(runtime)):  # a disabled one runs nowhere
+        wait_for_services(runtime, name, older, True, workers)
     return newer, older
 
 
