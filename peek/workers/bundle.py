@@ -40,9 +40,15 @@ def build_bundle(home: Path, enabled: list[str]) -> dict[str, Any]:
 
 def unpack_bundle(bundle: dict[str, Any], home: Path) -> Path:
     """Lay the bundle's packages out as Peek's ``active`` directory of ``home``
-    (what plugin discovery reads); returns that directory."""
+    (what plugin discovery reads); returns that directory.
+
+    A worker's home is its own, and one worker process may be handed two
+    copies of one version (a rebuilt package): each copy gets its own store
+    directory, named by version and code, so that the running plugin manager
+    sees the change."""
     active = active_dir(home)
     active.mkdir(parents=True, exist_ok=True)
     for name, package in bundle["packages"].items():
-        packages.add_version_zip(home, name, str(package["version"]), package["zip"])
+        copy = f"{package['version']}-{hashlib.sha256(package['zip']).hexdigest()[:12]}"
+        packages.add_version_zip(home, name, copy, package["zip"])
     return active

@@ -172,16 +172,16 @@ class DaskConnector:
 
     def update_plugins(self) -> str:
         """Send the enabled plugins to every worker (now and joining later);
-        workers that ran other versions restart.  Returns the fingerprint."""
+        workers running other versions change over in place.  Returns the
+        fingerprint."""
         from peek.storage.database import database_url
         from peek.workers.bundle import build_bundle
-        from peek.workers.worker_plugin import PeekNannyPlugin, PeekWorkerPlugin
+        from peek.workers.worker_plugin import PeekWorkerPlugin
 
         with self._plugins_lock:
             bundle = build_bundle(self.config.home.parent,
                                   list(self.config.get("plugin.enabled") or []))
             self.client.register_plugin(PeekWorkerPlugin(bundle, database_url(self.config)))
-            self.client.register_plugin(PeekNannyPlugin(bundle["fingerprint"]))
             log.info("Peek plugins %s handed to the Dask workers", bundle["fingerprint"])
             return bundle["fingerprint"]
 
@@ -248,8 +248,8 @@ class DaskConnector:
         return rows
 
     def expected_workers(self) -> int:
-        """Workers seen in the last ``WORKER_MEMORY_S`` seconds: one restarting
-        to load new plugins is gone from the scheduler for a moment."""
+        """Workers seen in the last ``WORKER_MEMORY_S`` seconds: one its nanny
+        is restarting is gone from the scheduler for a moment."""
         self.workers()
         since = time.monotonic() - WORKER_MEMORY_S
         self._seen = {name: at for name, at in self._seen.items() if at >= since}

@@ -1,15 +1,15 @@
-"""The Dask plugins that make any Dask worker a Peek worker.
+"""The Dask worker plugin that makes any Dask worker a Peek worker.
 
-The server registers both with the scheduler, which hands them to every
-worker and nanny, present and future (the LocalCluster's, ``peek worker``'s,
-a real cluster's):
+The server registers it with the scheduler, which hands it to every worker,
+present and future (the LocalCluster's, ``peek worker``'s, a real cluster's).
+In each worker process it unpacks the plugins the server sent, then loads and
+starts the enabled plugins' worker hooks with database access.
 
-- :class:`PeekWorkerPlugin` (in each worker process) unpacks the plugins the
-  server sent, then loads and starts the enabled plugins' worker hooks with
-  database access.
-- :class:`PeekNannyPlugin` (in each nanny) restarts its worker process when
-  the plugins changed since that process imported them, so tasks submitted
-  after an install or an update run the new code.
+A new hand-over (after an install, an upgrade, an enable) changes the plugins
+in place, as the services do (:meth:`PluginManager.reconcile`): the worker
+process keeps running and so do its unchanged plugins.  Restarting worker
+processes instead left the scheduler broadcasting to workers already gone,
+which stalled the next hand-over for the connect timeout.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from distributed import NannyPlugin, WorkerPlugin
+from distributed import WorkerPlugin
 
 log = logging.getLogger(__name__)
 
 NAME = "peek"
-NANNY_NAME = "peek-restart"
 
 #: The plugins this worker process runs (one Dask worker per process).
 _running: "PeekWorkerPlugin | None" = None
@@ -45,26 +44,23 @@ class PeekWorkerPlugin(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         global _running
-        if _running is not None and _running.fingerprint != self.fingerprint:
-            # This process imported other versions; its nanny restarts it and the
-            # new process loads these.  Until then the old plugins keep serving.
-            log.info("Peek plugins changed (%s -> %s); worker %s restarts to load them",
-                     _running.fingerprint, self.fingerprint, worker.name)
+        previous, _running = _running, self
+        home = Path(worker.local_directory) / "peek-home"
+        if previous is not None and previous.manager is not None \
+                and previous.database_url == self.database_url:
+            self._take_over(previous, home, worker.name)
             return
-        if _running is not None:
-            _running.stop()
-        self._start(worker)
-        _running = self
+        if previous is not None:  # another platform's database: start afresh
+            previous.stop(forget=True)
+        self._start(home, worker.name)
 
-    def _start(self, worker: Any) -> None:
+    def _start(self, home: Path, worker_name: str) -> None:
         import sqlalchemy
 
         from peek.config import load_config
         from peek.plugin_system.manager import PluginManager
-        from peek.workers.bundle import unpack_bundle
 
-        home = Path(worker.local_directory) / "peek-home"
-        active = str(unpack_bundle(self.bundle, home))
+        active = str(self._unpack(home))
         if active not in sys.path:
             sys.path.insert(0, active)  # before any other Peek home's plugins
         config = load_config("worker", home, write=False)
@@ -73,36 +69,46 @@ class PeekWorkerPlugin(WorkerPlugin):
         self.manager = PluginManager(config, engine=self.engine)
         self.manager.load_all()
         self.manager.start_all()
-        log.info("Peek plugins on worker %s (%s): %s", worker.name, self.fingerprint,
+        log.info("Peek plugins on worker %s (%s): %s", worker_name, self.fingerprint,
                  {r["name"]: r["state"] for r in self.manager.states()})
 
-    def stop(self) -> None:
+    def _take_over(self, previous: "PeekWorkerPlugin", home: Path, worker_name: str) -> None:
+        """Run the plugins ``previous`` ran, changed to this bundle's."""
+        self.engine, self.manager = previous.engine, previous.manager
+        self._unpack(home)
+        self.manager.config.set("plugin.enabled", list(self.bundle["enabled"]))
+        stopped, started = self.manager.reconcile()
+        log.info("Peek plugins on worker %s changed (%s -> %s): stopped %s, started %s",
+                 worker_name, previous.fingerprint, self.fingerprint,
+                 stopped or "none", started or "none")
+
+    def _unpack(self, home: Path) -> Path:
+        from peek.workers.bundle import unpack_bundle
+
+        return unpack_bundle(self.bundle, home)
+
+    def stop(self, forget: bool = False) -> None:
+        """Stop the plugins; ``forget`` also drops the modules of those the
+        bundle shipped, so a later start imports the code sent then."""
+        from peek.plugin_system.manager import forget_modules
+
         if self.manager is not None:
             self.manager.stop_all()
+            if forget:
+                for record in self.manager.records.values():
+                    if record.found.name in self.bundle["packages"]:
+                        forget_modules(record.found.module)
         if self.engine is not None:
             self.engine.dispose()
 
     def teardown(self, worker: Any) -> None:
-        # A replacement registered by the server stops this one in its setup;
-        # only a closing worker stops its plugins here.
+        # A replacement registered by the server takes over in its setup; only
+        # a closing worker stops its plugins here.
         global _running
         if _running is self and worker.status.name in ("closing", "closed", "failed",
                                                        "closing_gracefully"):
             self.stop()
             _running = None
-
-
-class PeekNannyPlugin(NannyPlugin):
-    name = NANNY_NAME
-
-    def __init__(self, fingerprint: str):
-        self.fingerprint = fingerprint
-        self.restart = False
-
-    def setup(self, nanny: Any) -> None:
-        previous = getattr(nanny, "peek_fingerprint", None)
-        nanny.peek_fingerprint = self.fingerprint
-        self.restart = previous is not None and previous != self.fingerprint
 
 
 class WorkerPluginError(RuntimeError):
