@@ -15,6 +15,8 @@ from markupsafe import Markup
 from peek import __version__
 from peek.auth.guard import current_admin, init_admin_auth
 from peek.blueprints import site_blueprints
+from peek.customisations import customisations_dir, install_customisations
+from peek.offline import mark_offline_page, offline_page
 from peek.plugin_system.archive import Limits
 from peek.extensions import db, migrate, sock
 from peek.runtime import ServiceRuntime
@@ -36,6 +38,8 @@ def create_app(site: str, runtime: ServiceRuntime) -> Flask:
     for blueprint in site_blueprints(site):
         app.register_blueprint(blueprint)
     _add_template_globals(app, site, runtime)
+    if site in ("mobile", "admin"):  # the client's / and /desktop/; the server's admin site
+        install_customisations(app, customisations_dir(runtime.config))
     _add_commands(app)
     return app
 
@@ -79,11 +83,14 @@ def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> Non
     if site == "admin":
         app.jinja_env.globals["current_admin"] = current_admin
     if site == "mobile":
-        def vortex_live(partial: str, tuple_type: type | str, **filter: object) -> Markup:
-            """A live element: ``partial`` rendering the selector's tuples, kept current."""
-            return runtime.vortex.live.placeholder(partial,
-                                                   TupleSelector.of(tuple_type, **filter))
-        app.jinja_env.globals["vortex_live"] = vortex_live
+        def vortex_live(partial: str, tuple_type: type | str, *, offline: bool = False,
+                        **filter: object) -> Markup:
+            """A live element: ``partial`` rendering the selector's tuples, kept
+            current; ``offline`` keeps its latest data for offline use."""
+            return runtime.vortex.live.placeholder(
+                partial, TupleSelector.of(tuple_type, **filter), offline=offline)
+        app.jinja_env.globals.update(vortex_live=vortex_live, offline_page=offline_page)
+        app.after_request(mark_offline_page)
 
 
 def _add_commands(app: Flask) -> None:

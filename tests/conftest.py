@@ -151,6 +151,31 @@ def configured(home: Path, site_ports: dict[str, int], database_url: str,
     return home
 
 
+@pytest.fixture
+def services(configured, site_ports):
+    """Start services as separate processes, with the tally test plugin
+    enabled on each; all stopped after the test."""
+    from tests.vortex_harness import ServiceRun, install_tally, set_vortex_config
+
+    runs = []
+
+    def start(service: str, script: bool = False, **vortex):
+        """``vortex``: vortex.* config keys of this service; ``script``: start
+        it with the ``peek`` script."""
+        if not runs:
+            install_tally(configured)
+        set_vortex_config(configured, service, **vortex)
+        port = {"server": site_ports["admin"], "client": site_ports["mobile"],
+                "agent": site_ports["agent"]}[service]
+        run = ServiceRun(service, configured, port, script).start()
+        runs.append(run)
+        return run.wait_ready()
+
+    yield start
+    for run in reversed(runs):
+        run.stop()
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging():
     """Services set up logging to files in a test's home; undo it afterwards."""
@@ -232,14 +257,19 @@ def page_in(browser):
     request or script error on them fails the test."""
     contexts, problems = [], []
 
-    def open_page(width: int = 1280, height: int = 800):
+    def open_page(width: int = 1280, height: int = 800, offline_ok: bool = False,
+                  allow_http: tuple[int, ...] = ()):
+        """``offline_ok``: requests failing for want of a network (the test
+        cuts it) are expected; ``allow_http``: error statuses the test expects."""
         context = browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
-        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-        page.on("response", lambda r: r.status >= 400 and problems.append(
-            f"HTTP {r.status}: {r.url}"))
+        page.on("requestfailed", lambda r: (offline_ok and "ERR_INTERNET_DISCONNECTED"
+                                            in (r.failure or "")) or problems.append(
+            f"failed: {r.url} ({r.failure})"))
+        page.on("response", lambda r: r.status >= 400 and r.status not in allow_http
+                and problems.append(f"HTTP {r.status}: {r.url}"))
         return page
 
     yield open_page

@@ -46,7 +46,8 @@ def test_admin_dashboard_lists_services_plugins_and_problems_live(
     assert record.inner_text().endswith("noop needs attention")
 
 
-def test_mobile_and_desktop_home_pages(configured, site_ports, start_service, page_in):
+def test_mobile_and_desktop_home_pages(configured, site_ports, start_service, page_in,
+                                       screenshot):
     start_service("server")
     start_service("client")
     phone = page_in(390, 844)
@@ -55,6 +56,12 @@ def test_mobile_and_desktop_home_pages(configured, site_ports, start_service, pa
     assert phone.locator("h1").inner_text() == "Peek"
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the mobile page scrolls sideways on a phone"
+    screenshot(phone, "mobile-home")
+    menu_entry = phone.locator("#site-menu a[data-plugin=peek_plugin_noop]")
+    assert not menu_entry.is_visible()
+    phone.click("#site-menu summary")  # the menu, on every mobile page
+    assert menu_entry.is_visible() and menu_entry.inner_text() == "Noop"
+    phone.click("#site-menu summary")
     tile = phone.locator("#home-tiles a", has_text="Noop")
     assert tile.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
     tile.click()
@@ -66,6 +73,7 @@ def test_mobile_and_desktop_home_pages(configured, site_ports, start_service, pa
     assert desktop.title() == "Home · Peek Desktop"
     main_width = desktop.evaluate("document.querySelector('main').getBoundingClientRect().width")
     assert main_width > 1000, "the desktop site uses the width"
+    screenshot(desktop, "desktop-home")
     desktop.locator("#plugin-menu a", has_text="Noop").click()
     desktop.wait_for_url("**/desktop/peek_plugin_noop/")
     assert desktop.locator("#noop-page").inner_text() == "The noop plugin's desktop page."

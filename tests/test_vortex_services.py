@@ -11,8 +11,7 @@ import requests
 import simple_websocket
 
 from tests.conftest import wait_for
-from tests.vortex_harness import (Device, ServiceRun, count_of, install_tally,
-                                  server_subscriptions, set_vortex_config, stalled_device,
+from tests.vortex_harness import (Device, count_of, server_subscriptions, stalled_device,
                                   tally)
 
 TALLY = "peek_plugin_tally.Tally"
@@ -20,28 +19,6 @@ TALLY = "peek_plugin_tally.Tally"
 
 def client_health(ports):
     return requests.get(f"http://127.0.0.1:{ports['mobile']}/healthz", timeout=5).json()
-
-
-@pytest.fixture
-def services(configured, site_ports):
-    """Start services as separate processes; all stopped after the test."""
-    runs = []
-
-    def start(service: str, script: bool = False, **vortex):
-        """``vortex``: vortex.* config keys of this service; ``script``: start
-        it with the ``peek`` script."""
-        if not runs:
-            install_tally(configured)
-        set_vortex_config(configured, service, **vortex)
-        port = {"server": site_ports["admin"], "client": site_ports["mobile"],
-                "agent": site_ports["agent"]}[service]
-        run = ServiceRun(service, configured, port, script).start()
-        runs.append(run)
-        return run.wait_ready()
-
-    yield start
-    for run in reversed(runs):
-        run.stop()
 
 
 def test_devices_get_current_data_then_every_update_through_one_upstream_subscription(

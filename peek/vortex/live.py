@@ -29,7 +29,7 @@ Render = Callable[[str, list, TupleSelector], str]
 
 
 #: What the page's connection indicator says, by state.
-STATUS_TEXT = {"connected": "Live", "reconnecting": "Reconnecting…", "error": "Error"}
+STATUS_TEXT = {"connected": "Online", "reconnecting": "Reconnecting…", "error": "Error"}
 
 
 def status_html(state: str, detail: str | None = None) -> str:
@@ -133,12 +133,15 @@ class LiveElements:
                     del self._renderers[key]
                     self.proxy.drop(renderer)
 
-    def placeholder(self, partial: str, selector: TupleSelector) -> Markup:
-        """The element a page template puts where the live partial goes."""
+    def placeholder(self, partial: str, selector: TupleSelector,
+                    offline: bool = False) -> Markup:
+        """The element a page template puts where the live partial goes;
+        ``offline`` keeps its latest HTML in the browser for offline use."""
         renderer = self._renderers.get((partial, selector.key))
         inner = Markup(renderer.html.split(">", 1)[1].rsplit("</div>", 1)[0]) \
             if renderer and renderer.html else Markup('<p aria-busy="true">Loading…</p>')
         return Markup('<div id="{}" class="vortex-live" data-vortex-partial="{}" '
-                      'data-vortex-selector="{}">{}</div>').format(
-            element_id(partial, selector), partial, selector.key.decode(), inner)
+                      'data-vortex-selector="{}"{}>{}</div>').format(
+            element_id(partial, selector), partial, selector.key.decode(),
+            Markup(" data-vortex-offline") if offline else "", inner)
 

@@ -14,6 +14,10 @@ class ClientHook(PluginHook):
         def page():
             return render_template("peek_plugin_tally/page.html")
 
+        @bp.route("/offline")
+        def offline_page():
+            return render_template("peek_plugin_tally/offline.html")
+
         @bp.route("/rpc/<name>/<arg>")
         def call(name, arg):
             try:
