@@ -69,6 +69,12 @@ def test_a_page_seen_online_reopens_offline_with_its_data_and_actions_taken_offl
     assert page.locator(".vortex-live[data-vortex-stale]").count() == 0
     screenshot(page, "back-online")
 
+    # A page kept open through a short offline spell comes back by itself.
+    page.context.set_offline(True)
+    page.wait_for_selector("#vortex-status[data-state=offline]")
+    page.context.set_offline(False)
+    page.wait_for_selector("#vortex-status[data-state=connected]", timeout=30_000)
+
     # Each action was applied once: sending the outbox's ids again changes nothing.
     entries = page.evaluate("PeekStore.all('outbox')")
     for entry in entries:

@@ -12,6 +12,7 @@
   "use strict";
   var socket = null;
   var connected = false;
+  var reopening = false;
   // The extension retries by itself only after these close codes.
   var RETRIED = [1006, 1011, 1012, 1013];
   var OFFLINE_AFTER_MS = 3000;
@@ -82,6 +83,10 @@
 
   document.addEventListener("htmx:wsClose", function (event) {
     connected = false;
+    if (reopening) {  // the socket the "online" handler replaced
+      reopening = false;
+      return;
+    }
     if (navigator.onLine === false) offline();
     else showStatus("reconnecting", "Reconnecting…");
     if (RETRIED.indexOf(event.detail.event.code) < 0) {
@@ -91,8 +96,15 @@
   });
 
   window.addEventListener("offline", offline);
+  // A socket may outlive a short offline spell without a word from the
+  // server: open a new one, which gets the link's state and current data.
   window.addEventListener("online", function () {
-    if (!connected) showStatus("reconnecting", "Reconnecting…");
+    if (connected) return;
+    showStatus("reconnecting", "Reconnecting…");
+    if (socket) {
+      reopening = true;
+      socket.reconnect();
+    }
   });
 
   // A page reopened without a connection shows what the device kept.
