@@ -1,5 +1,6 @@
 """``peek plugin``: the installed plugins, and installing, removing,
-enabling, disabling and rolling them back."""
+enabling, disabling and rolling them back; writing, building and releasing
+plugin projects (``new``, ``build``, ``release``)."""
 
 from __future__ import annotations
 
@@ -60,16 +61,16 @@ def list_plugins(as_json: bool) -> None:
 @reported
 def install(path: Path) -> None:
     """Install or upgrade the plugin in PATH: a wheel (.whl), an sdist
-    (.tar.gz) or a zip of a plugin source tree. The previous version is kept
-    for rollback; a refused package changes nothing."""
-    from peek.plugin_system.operations import install_plugin
+    (.tar.gz), a zip of a plugin source tree, or a release archive made by
+    'peek plugin release' (its plugins and the Python packages they need, no
+    package registry used). The previous version is kept for rollback; a
+    refused package changes nothing."""
+    from peek.plugin_system.operations import install_package
 
-    installed = install_plugin(path, peek_home())
-    if installed.previous:
-        click.echo(f"Upgraded {installed.name} from {installed.previous} to "
-                   f"{installed.version}. {applied()}")
-    else:
-        click.echo(f"Installed and enabled {installed.name} {installed.version}. {applied()}")
+    done = install_package(path, peek_home())
+    lines = [f"Upgraded {i.name} from {i.previous} to {i.version}." if i.previous else
+             f"Installed and enabled {i.name} {i.version}." for i in done]
+    click.echo("\n".join(lines) + ("\n" if len(lines) > 1 else " ") + applied())
 
 
 @plugin.command()
@@ -137,3 +138,67 @@ def migration(name: str, message: str) -> None:
     path = generate_migration(name, message, peek_home())
     click.echo(f"Wrote {path}." if path else f"{name}'s models match its schema: "
                "no revision written.")
+
+
+@plugin.command()
+@click.argument("name")
+@click.option("--services", default="server", show_default=True,
+              help="Comma-separated: server, client, agent, worker, storage, admin, "
+                   "mobile, desktop.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write the project (default: ./NAME).")
+@click.option("--title", help="The name people see (default: from NAME).")
+@reported
+def new(name: str, services: str, directory: Path | None, title: str | None) -> None:
+    """Write a new plugin project NAME (peek_plugin_<name>): the package with its
+    manifest, hooks, storage, pages, setup.cfg, README and tests."""
+    from peek.plugin_system.scaffold import new_project, parse_services
+
+    target = new_project(name, parse_services(services), directory, title)
+    click.echo(f"Wrote the project of {name} in {target}.\n"
+               f"Develop:  pip install -e {target} --no-build-isolation && "
+               f"peek plugin enable {name}\n"
+               f"Build:    peek plugin build {target}\n"
+               f"Release:  peek plugin release {target}")
+
+
+@plugin.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to put the wheel and sdist (default: DIRECTORY/dist).")
+@reported
+def build(directory: Path, out: Path | None) -> None:
+    """Build the wheel and the sdist of the plugin project in DIRECTORY."""
+    from peek.plugin_system.release import build_project
+
+    built = build_project(directory, out)
+    click.echo(f"Built {built.wheel}\nBuilt {built.sdist}")
+
+
+@plugin.command()
+@click.argument("directories", nargs=-1, required=True,
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The archive to write (default: NAME-release-DATE.zip here).")
+@click.option("--find-links", multiple=True, type=click.Path(path_type=Path),
+              help="Also look for the dependencies' wheels here (pip --find-links).")
+@click.option("--no-index", is_flag=True, help="Use no package registry (pip --no-index).")
+@reported
+def release(directories: tuple[Path, ...], out: Path | None, find_links: tuple[Path, ...],
+            no_index: bool) -> None:
+    """One offline release archive of the plugin projects in DIRECTORIES: their
+    wheels and the wheels of every Python package they need that Peek does not
+    already. 'peek plugin install FILE' installs it without a package registry."""
+    import json as json_module
+    import zipfile
+
+    from peek.plugin_system.release import RELEASE_MANIFEST, make_release
+
+    path = make_release(list(directories), out, find_links, no_index)
+    with zipfile.ZipFile(path) as archive:
+        manifest = json_module.loads(archive.read(RELEASE_MANIFEST))
+    plugins = ", ".join(f"{p['name']} {p['version']}" for p in manifest["plugins"])
+    click.echo(f"Wrote {path}: {plugins}; "
+               f"{len(manifest['dependencies'])} dependency wheel(s)"
+               + (f" ({', '.join(manifest['dependencies'])})" if manifest["dependencies"]
+                  else ""))

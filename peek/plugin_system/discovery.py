@@ -68,7 +68,13 @@ def origin(found: Discovered, home: Path) -> str | None:
     return "installed in Peek's Python environment (with pip)"
 
 
+#: Bundled plugins that are examples to read and try, not enabled by default
+#: (``peek plugin enable peek_plugin_tutorial`` turns one on).
+EXAMPLES = frozenset({"peek_plugin_tutorial"})
+
+
 def bundled() -> list[str]:
-    """The plugins that ship inside the ``peek`` package (enabled by default)."""
+    """The plugins that ship inside the ``peek`` package and are enabled by
+    default (all but the examples)."""
     return sorted(ep.name for ep in entry_points(group=GROUP)
-                  if ep.value.startswith("peek.plugins."))
+                  if ep.value.startswith("peek.plugins.") and ep.name not in EXAMPLES)

@@ -175,7 +175,10 @@ class Platform:
 
     def serve_rpc(self, function: Any) -> None:
         vortex = self._vortex("serving an RPC", (SERVER, CLIENT, AGENT))
-        if not getattr(function, "name", "").startswith(self.plugin_name + "."):
+        # A bundled plugin's RPCs are named after its module, peek.plugins.<name>.
+        module = self.manager.records[self.plugin_name].found.module
+        if not getattr(function, "name", "").startswith(
+                (self.plugin_name + ".", module + ".")):
             raise ValueError(f"{self.plugin_name} can only serve RPCs declared in its "
                              f"own package, not {getattr(function, 'name', function)!r}")
         vortex.rpcs.serve(self.plugin_name, function)

@@ -27,7 +27,7 @@ from peek.services import AGENT, CLIENT, SERVER
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PluginOperationError", "install_plugin", "uninstall_plugin", "enable_plugin",
+__all__ = ["PluginOperationError", "install_plugin", "install_package", "uninstall_plugin", "enable_plugin",
            "disable_plugin", "rollback_plugin", "enabled_plugins"]
 
 
@@ -71,13 +71,29 @@ def _database(home: Path) -> Iterator[sqlalchemy.Engine]:
 
 
 def install_plugin(archive: Path, home: Path) -> Installed:
-    """Install (or upgrade to) the plugin in ``archive``; a new plugin is enabled."""
+    """Install (or upgrade to) the plugin in ``archive``; a new plugin is enabled.
+    A release archive (``peek plugin release``) installs all its plugins; the
+    last one is returned."""
+    return install_package(archive, home)[-1]
+
+
+def install_package(archive: Path, home: Path) -> list[Installed]:
+    """Install a plugin package, or every plugin of a release archive (with the
+    Python packages it carries, installed into Peek's environment); new plugins
+    are enabled."""
+    from peek.plugin_system.release import install_release, is_release
+
     with packages.locked(home):
         found = discover(home)
-        installed = packages.install(archive, home, {n: origin(f, home) for n, f in found.items()})
-        if installed.previous is None:
-            _set_enabled(home, installed.name, True)
-    return installed
+        origins = {n: origin(f, home) for n, f in found.items()}
+        if archive.is_file() and is_release(archive):
+            done = install_release(archive, home, origins)
+        else:
+            done = [packages.install(archive, home, origins)]
+        for installed in done:
+            if installed.previous is None:
+                _set_enabled(home, installed.name, True)
+    return done
 
 
 def uninstall_plugin(name: str, home: Path, drop_data: bool = False) -> None:

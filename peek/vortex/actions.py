@@ -271,6 +271,11 @@ class ActionProcessors:
         except Exception as e:  # the processor's failure is the action's answer
             if _retryable(e):
                 raise
+            if context._session is not None:
+                # Its own savepoint, inside the action's: released before that
+                # one is rolled back, which would take it along unannounced.
+                context._session.close()
+                context._session = None
             savepoint.rollback()
             log.warning("Action %s (%s) failed: %s: %s", item.action_id, item.name,
                         type(e).__name__, e)

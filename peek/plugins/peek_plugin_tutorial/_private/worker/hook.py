@@ -1,0 +1,5 @@
+from ..lifecycle import LoggingHook
+
+
+class WorkerHook(LoggingHook):
+    pass
