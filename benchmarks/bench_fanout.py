@@ -8,13 +8,13 @@ the server applies it, notifies, and the new data goes up the link once and
 out to every device.
 
 - devices: websockets connected and subscribed;
-- server_subscribers: subscribers the server sees for the selector (the client
+- upstream_subscriptions: subscribers the server sees for the selector (the client
   service's link: 1);
 - p50_ms / p99_ms / max_ms: time from sending the action to each device
   receiving the new data (medians over the updates);
 - failed: devices that closed, failed to connect, or missed an update.
 
-Prints ``BENCH fanout devices=.. server_subscribers=.. p50_ms=.. p99_ms=.. max_ms=..
+Prints ``BENCH fanout devices=.. upstream_subscriptions=.. p50_ms=.. p99_ms=.. max_ms=..
 failed=..`` or ``BENCH fanout error="why"``.
 """
 
@@ -118,7 +118,7 @@ def measure() -> str:
     ensure_open_files(DEVICES + 1000)
     with platform() as ports:
         figures = asyncio.run(run(ports))
-    return (f"devices={DEVICES} server_subscribers={figures['subscribers']} "
+    return (f"devices={DEVICES} upstream_subscriptions={figures['subscribers']} "
             f"p50_ms={figures['p50'] * 1000:.1f} p99_ms={figures['p99'] * 1000:.1f} "
             f"max_ms={figures['max'] * 1000:.1f} failed={figures['failed']}")
 

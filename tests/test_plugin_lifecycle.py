@@ -2,6 +2,7 @@
 migrations, APIs between plugins, blueprints."""
 
 import sys
+from importlib.metadata import entry_points
 
 import pytest
 import sqlalchemy
@@ -9,14 +10,19 @@ import sqlalchemy
 from peek.plugin_api import PluginApiError
 from tests.plugin_factory import make_plugin, manager_for, migration
 
+#: The plugins Peek bundles (some, like peek_plugin_tutorial, installed but disabled).
+BUNDLED = {ep.name for ep in entry_points(group="peek.plugins")
+           if ep.value.startswith("peek.plugins.")}
+
 
 def events():
     return sys.modules["peek_test_events"].EVENTS
 
 
 def states(manager):
+    """The states of this module's test plugins (peek_plugin_t*), not the bundled ones."""
     return {r["name"]: r["state"] for r in manager.states()
-            if r["name"].startswith("peek_plugin_t")}
+            if r["name"].startswith("peek_plugin_t") and r["name"] not in BUNDLED}
 
 
 def test_plugins_start_after_what_they_require_and_stop_in_reverse(home, plugin_root):

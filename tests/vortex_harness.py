@@ -29,7 +29,8 @@ TALLY = Path(__file__).parent / "plugins" / "peek_plugin_tally"
 
 def install_tally(home: Path) -> None:
     """Put the tally test plugin in the home's store and active plugins (laid
-    out as Peek installs one) and enable it (alone) on every service."""
+    out as Peek installs one) and enable it (alone) on every service that has
+    a config file in the home (others are skipped)."""
     from peek.plugin_system import packages
 
     store = home / "peek-plugins" / "store" / "peek_plugin_tally"
@@ -44,6 +45,8 @@ def install_tally(home: Path) -> None:
     packages.activate(home, "peek_plugin_tally", "1.0.0")
     for service in ("server", "client", "agent"):
         path = home / f"peek-{service}.home" / "config.json"
+        if not path.exists():
+            continue
         config = json.loads(path.read_text())
         config["plugin"] = {"enabled": ["peek_plugin_tally"]}
         path.write_text(json.dumps(config, indent=2))

@@ -73,7 +73,13 @@ class ActionForwarder:
         """Answer the actions past their deadline with a timeout error."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            late = {i: w for i, w in self._in_flight.items() if w.deadline <= now}
+            # Every action gets the same timeout, so deadlines grow in the
+            # order actions came (the dict's order): stop at the first not due.
+            late = {}
+            for action_id, waiting in self._in_flight.items():
+                if waiting.deadline > now:
+                    break
+                late[action_id] = waiting
             for action_id in late:
                 del self._in_flight[action_id]
         for action_id, waiting in late.items():

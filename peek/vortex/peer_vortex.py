@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from peek.config import ServiceConfig
-from peek.vortex.connection import SERVICE_RESTART
+from peek.vortex.connection import SERVICE_RESTART, SharedFrame
 from peek.vortex.forwarder import ActionForwarder
 from peek.vortex.frames import Frame, FrameError, frame, route_subscription
 from peek.vortex.live import LiveElements, status_html
@@ -86,7 +86,7 @@ class PeerVortex:
         self._tell_devices("reconnecting")
 
     def _tell_devices(self, state: str) -> None:
-        status = frame("status", state=state)
+        status = SharedFrame(frame("status", state=state))
         for device in list(self.devices):
             device.send(status)
         html = status_html(state)

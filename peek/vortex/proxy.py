@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from peek.vortex.connection import Connection, SharedFrame
 from peek.vortex.frames import frame as make_frame
 from peek.vortex.observable import Subscriber
 from peek.vortex.selector import TupleSelector
@@ -28,6 +29,15 @@ class _Cached:
     subscribed_upstream: bool = False
     idle_since: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _fan_out(subscribers: set[Subscriber], frame: str) -> None:
+    """The same frame to every subscriber: websockets get it as a
+    :class:`SharedFrame`, framed once for all of them; others (a REST
+    request, a live element's renderer) as plain text."""
+    shared = SharedFrame(frame)
+    for subscriber in subscribers:
+        subscriber.send(shared if type(subscriber) is Connection else frame)
 
 
 class ObservableProxy:
@@ -76,15 +86,13 @@ class ObservableProxy:
             return  # dropped meanwhile
         with cached.lock:
             cached.frame = frame
-            for subscriber in cached.subscribers:
-                subscriber.send(frame)
+            _fan_out(cached.subscribers, frame)
 
     def on_error(self, selector: TupleSelector, frame: str) -> None:
         cached = self._cache.get(selector.key)
         if cached is not None:
             with cached.lock:
-                for subscriber in cached.subscribers:
-                    subscriber.send(frame)
+                _fan_out(cached.subscribers, frame)
 
     def on_connected(self) -> None:
         """Subscribe every selector again: the server answers each with its
