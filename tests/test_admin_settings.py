@@ -81,8 +81,9 @@ def test_the_settings_page_lists_the_platform_and_every_plugin_with_settings(ser
     assert menu.index('href="/settings"') < menu.index('href="/workers"')
     assert 'name="instance_name" type="text" value="Peek"' in listing
     rows = dict(re.findall(r'<tr data-plugin="(\w+)">(.*?)</tr>', listing, re.S))
-    # The bundled tutorial plugin is installed but not enabled by default.
-    assert set(rows) == {"peek_plugin_noop", "peek_plugin_tutorial", PREFS, DORMANT}
+    # The bundled tutorial and user plugins are installed but not enabled by default.
+    assert set(rows) == {"peek_plugin_noop", "peek_plugin_tutorial", "peek_core_user", PREFS,
+                         DORMANT}
     assert "Noop" in rows["peek_plugin_noop"] and "Greeting, Show the item count" in rows[
         "peek_plugin_noop"] and "running" in rows["peek_plugin_noop"]
     assert "disabled" in rows[DORMANT]

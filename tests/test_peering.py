@@ -27,8 +27,12 @@ def test_client_and_agent_connect_and_show_on_server_health(configured, site_por
     assert peer["service"] == "client" and peer["version"] == health["version"]
     assert health["connections"]["agents"][0]["service"] == "agent"
     for site in ("mobile", "agent"):
-        body = requests.get(f"http://127.0.0.1:{site_ports[site]}/healthz", timeout=5).json()
-        assert body["status"] == "ok" and body["connections"]["server"]["state"] == "connected"
+        # The server lists a peer on its hello; the peer counts as linked on
+        # the server's welcome, a moment later.
+        body = wait_for(lambda: (b := requests.get(
+            f"http://127.0.0.1:{site_ports[site]}/healthz", timeout=5).json())["status"] == "ok"
+            and b, what=f"the {site} service to report its link up")
+        assert body["connections"]["server"]["state"] == "connected"
 
     # The client goes away: the server forgets it.
     client.stop()

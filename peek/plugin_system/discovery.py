@@ -68,9 +68,10 @@ def origin(found: Discovered, home: Path) -> str | None:
     return "installed in Peek's Python environment (with pip)"
 
 
-#: Bundled plugins that are examples to read and try, not enabled by default
-#: (``peek plugin enable peek_plugin_tutorial`` turns one on).
-EXAMPLES = frozenset({"peek_plugin_tutorial"})
+#: Bundled plugins that are examples to read and try, or not finished yet,
+#: not enabled by default (``peek plugin enable peek_plugin_tutorial`` turns
+#: one on).  peek_core_user waits for device sign-in (docs/core_user.md).
+EXAMPLES = frozenset({"peek_plugin_tutorial", "peek_core_user"})
 
 
 def bundled() -> list[str]:

@@ -1,0 +1,54 @@
+"""peek_core_user's tables, in its own schema (core_user): the built-in
+"table" user directory."""
+
+import datetime
+
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
+                        func)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema="core_user")
+
+
+class UserGroupMember(Base):
+    """Which user is in which group."""
+    __tablename__ = "user_group_member"
+
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("core_user.user_account.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("core_user.user_group.id", ondelete="CASCADE"), primary_key=True)
+
+
+class UserGroup(Base):
+    __tablename__ = "user_group"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class UserAccount(Base):
+    """One user. ``name`` is what they sign in with, unique without regard to
+    case; ``password_hash`` is werkzeug's scrypt hash, never the password."""
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=_now,
+                                                       onupdate=_now)
+
+    groups: Mapped[list[UserGroup]] = relationship(
+        secondary=UserGroupMember.__table__, order_by=UserGroup.name, lazy="selectin")
+
+
+Index("user_account_name_key", func.lower(UserAccount.name), unique=True)
