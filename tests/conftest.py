@@ -48,6 +48,30 @@ def write_config(home: Path, service: str, data: dict[str, Any]) -> Path:
     return path
 
 
+def enable_plugins(home: Path, plugins: list[str], *services: str) -> None:
+    """Set ``plugin.enabled`` to ``plugins`` in each service's config (for the
+    bundled plugins that are not enabled by default)."""
+    for service in services:
+        path = home / f"peek-{service}.home" / "config.json"
+        config = json.loads(path.read_text())
+        config["plugin"] = {"enabled": plugins}
+        path.write_text(json.dumps(config, indent=2))
+
+
+def query(database_url: str, sql: str, **params: Any) -> list[dict]:
+    """Rows of ``sql`` as dicts, read straight from the test's database."""
+    import sqlalchemy
+
+    from peek.storage.database import sqlalchemy_url
+
+    engine = sqlalchemy.create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.begin() as connection:
+            return [dict(r._mapping) for r in connection.execute(sqlalchemy.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
 def peek_cli(*args: str, home: Path, timeout: float = 120, input: str | None = None,
              extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the installed ``peek`` command as an administrator would."""

@@ -5,7 +5,6 @@ pages with their CSRF and validation."""
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import sqlalchemy
 
 from tests.admin_session import admin_client, csrf_token
+from tests.conftest import enable_plugins, query
 
 CORE_USER = "peek_core_user"
 BASE = f"/{CORE_USER}"
@@ -22,20 +22,7 @@ STRONG = "tall purple giraffe"
 def enable_core_user(home: Path) -> None:
     """Enable peek_core_user (and the noop plugin, to call its API from) on
     the server: it is bundled but not enabled by default."""
-    path = home / "peek-server.home" / "config.json"
-    config = json.loads(path.read_text())
-    config["plugin"] = {"enabled": ["peek_plugin_noop", CORE_USER]}
-    path.write_text(json.dumps(config, indent=2))
-
-
-def query(database_url: str, sql: str, **params) -> list[dict]:
-    from peek.storage.database import sqlalchemy_url
-    engine = sqlalchemy.create_engine(sqlalchemy_url(database_url))
-    try:
-        with engine.begin() as connection:
-            return [dict(r._mapping) for r in connection.execute(sqlalchemy.text(sql), params)]
-    finally:
-        engine.dispose()
+    enable_plugins(home, ["peek_plugin_noop", CORE_USER], "server")
 
 
 def snapshot(database_url: str) -> list[dict]:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
-import sqlalchemy
 
 from tests.admin_session import admin_client, admin_requests, csrf_token
-from tests.conftest import REPO, wait_for
+from tests.conftest import REPO, enable_plugins, query, wait_for
 
 TUTORIAL = "peek_plugin_tutorial"
 PACKAGE = REPO / "peek" / "plugins" / TUTORIAL
@@ -22,21 +21,7 @@ ROWS = json.dumps({"name": "peek_plugin_tutorial.StringIntTuple", "filter": {}})
 
 def enable_tutorial(home: Path, *services: str) -> None:
     """Enable the tutorial (and the noop plugin) on each service's config."""
-    for service in services:
-        path = home / f"peek-{service}.home" / "config.json"
-        config = json.loads(path.read_text())
-        config["plugin"] = {"enabled": ["peek_plugin_noop", TUTORIAL]}
-        path.write_text(json.dumps(config, indent=2))
-
-
-def query(database_url: str, sql: str, **params) -> list[dict]:
-    from peek.storage.database import sqlalchemy_url
-    engine = sqlalchemy.create_engine(sqlalchemy_url(database_url))
-    try:
-        with engine.begin() as connection:
-            return [dict(r._mapping) for r in connection.execute(sqlalchemy.text(sql), params)]
-    finally:
-        engine.dispose()
+    enable_plugins(home, ["peek_plugin_noop", TUTORIAL], *services)
 
 
 def insert_rows(database_url: str, *rows: tuple[str, int]) -> None:
