@@ -46,7 +46,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from vortex_bench import bench_home, percentile, running
+from vortex_bench import bench_home, percentile, report, running
 
 from peek.plugin_system import packages  # noqa: E402 (vortex_bench finds the repo)
 
@@ -310,31 +310,23 @@ def measure(home: Path) -> str:
             f"first_load_kb={total / 1024:.1f}")
 
 
-def main() -> int:
+def run() -> str:
     began = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="peek-bench-pages-"))
     try:
-        figures = measure(root / "home")
+        return measure(root / "home")
     finally:
         if os.environ.get("PEEK_BENCH_KEEP"):
             log(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    log(f"benchmark took {time.perf_counter() - began:.0f} s")
-    print(f"BENCH {NAME} {figures}", flush=True)
-    return 0
+        log(f"benchmark took {time.perf_counter() - began:.0f} s")
 
 
 def _terminated(signum, frame):
-    raise KeyboardInterrupt(f"terminated by signal {signum}")
+    raise SystemExit(f"terminated by signal {signum}")
 
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _terminated)  # stop the services on SIGTERM as on Ctrl-C
-    try:
-        sys.exit(main())
-    except (Exception, KeyboardInterrupt) as e:  # report in the agreed form, then fail
-        why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        why = " ".join(why.split()).replace('"', "'")[:500]
-        print(f'BENCH {NAME} error="{why}"', flush=True)
-        sys.exit(1)
+    sys.exit(report(NAME, run))

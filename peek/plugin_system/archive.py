@@ -178,7 +178,9 @@ def _write(archive: Path, members: list[_Member], dest: Path, limits: Limits) ->
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _extract(archive: Path, kind: str, dest: Path, limits: Limits) -> None:
+def extract_members(archive: Path, kind: str, dest: Path, limits: Limits) -> None:
+    """Write the members of ``archive`` (a ``kind`` of KINDS) under ``dest``,
+    checking each one first; raises ArchiveError.  Also unpacks release zips."""
     if kind == "sdist":
         if not tarfile.is_tarfile(archive):
             raise ArchiveError(f"{archive.name}: not a valid tar file (damaged, truncated "
@@ -237,7 +239,7 @@ def unpack_plugin(archive: Path, dest: Path, limits: Limits = Limits()) -> Unpac
             raise ArchiveError(f"{archive.name}: {_size(size)}, larger than the "
                                f"{_size(limits.max_archive_bytes)} accepted")
         dest.mkdir(parents=True, exist_ok=True)
-        _extract(archive, kind, dest, limits)
+        extract_members(archive, kind, dest, limits)
         package_dir = _find_package(archive, kind, dest)
         return Unpacked(kind, dest, package_dir, package_dir.name, *_metadata(kind, dest))
     except ArchiveError:

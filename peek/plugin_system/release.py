@@ -37,7 +37,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from peek.plugin_system import packages
-from peek.plugin_system.archive import (READ_ERRORS, ArchiveError, Limits, _extract,
+from peek.plugin_system.archive import (READ_ERRORS, ArchiveError, Limits, extract_members,
                                         unpack_plugin)
 from peek.plugin_system.manifest import MANIFEST, NAME_RE, ManifestError, read_manifest
 from peek.plugin_system.packages import Installed, PluginOperationError
@@ -365,7 +365,7 @@ def install_release(archive: Path, home: Path,
             raise ReleaseError(f"{archive.name}: {size // 2**20} MiB, larger than the "
                                f"{RELEASE_LIMITS.max_archive_bytes // 2**20} MiB accepted")
         try:
-            _extract(archive, "zip", root, RELEASE_LIMITS)
+            extract_members(archive, "zip", root, RELEASE_LIMITS)
         except ArchiveError as e:
             raise ReleaseError(str(e)) from None
         except READ_ERRORS as e:
