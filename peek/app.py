@@ -16,11 +16,12 @@ from peek import __version__
 from peek.auth.guard import current_admin, init_admin_auth
 from peek.blueprints import site_blueprints
 from peek.customisations import customisations_dir, install_customisations
+from peek.device_auth import current_device_user, guard
 from peek.offline import mark_offline_page, offline_page
 from peek.plugin_system.archive import Limits
 from peek.extensions import db, migrate, sock
 from peek.runtime import ServiceRuntime
-from peek.vortex.selector import TupleSelector
+from peek.vortex.selector import TupleSelector, for_user
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -75,6 +76,8 @@ def _init_extensions(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     sock.init_app(app)
     if site == "admin":
         init_admin_auth(app, runtime.config)
+    if site == "mobile":  # the client's device routes: a sign-in plugin may guard them
+        app.before_request(guard(lambda: runtime.vortex.sign_in))
 
 
 def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> None:
@@ -87,9 +90,13 @@ def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> Non
                         **filter: object) -> Markup:
             """A live element: ``partial`` rendering the selector's tuples, kept
             current; ``offline`` keeps its latest data for offline use."""
-            return runtime.vortex.live.placeholder(
-                partial, TupleSelector.of(tuple_type, **filter), offline=offline)
-        app.jinja_env.globals.update(vortex_live=vortex_live, offline_page=offline_page)
+            user = current_device_user()
+            selector = for_user(TupleSelector.of(tuple_type, **filter),
+                                user.name if user else None)
+            return runtime.vortex.live.placeholder(partial, selector, offline=offline)
+        app.jinja_env.globals.update(vortex_live=vortex_live, offline_page=offline_page,
+                                     device_user=current_device_user,
+                                     device_sign_in=lambda: runtime.vortex.sign_in)
         app.after_request(mark_offline_page)
 
 

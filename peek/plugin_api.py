@@ -16,6 +16,8 @@ from typing import Any, Callable, Protocol
 from flask import Blueprint
 from sqlalchemy.orm import Session
 
+from peek.device_auth import DeviceSignIn, DeviceUser, current_device_user
+from peek.device_auth import public as public_route
 from peek.plugin_system.settings import PluginSettings, SettingError
 from peek.vortex.actions import ActionContext
 from peek.vortex.rpc import RemoteError, RpcError, RpcTimeout, rpc
@@ -28,7 +30,7 @@ __all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SettingError", "SI
            "Tuple", "TupleError", "TupleSelector", "encode", "decode", "orm_tuple", "ActionContext", "rpc",
            "RpcError", "RpcTimeout", "RemoteError", "task_platform", "WorkerError",
            "WorkersUnavailable", "TaskTimeout", "TaskKilledWorker", "TaskCancelled",
-           "BatchFailed"]
+           "BatchFailed", "DeviceSignIn", "DeviceUser", "current_device_user", "public_route"]
 
 
 def task_platform() -> "PluginPlatform":
@@ -103,6 +105,22 @@ class PluginPlatform(Protocol):
     def call_rpc(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Call an ``@rpc`` function where it runs; raises what it raised,
         :class:`RpcError` if refused or unreachable, :class:`RpcTimeout`."""
+
+    def watch(self, what: TupleSelector | type | str,
+              callback: Callable[[list[Any]], Any]) -> Callable[[], None]:
+        """Client or agent: call ``callback(tuples)`` with the data of a server
+        observable now, after every change and after every reconnect; returns
+        the function that stops watching (stopping the plugin stops it too)."""
+
+    def set_device_sign_in(self, sign_in: DeviceSignIn) -> None:
+        """Client: from now on (until this plugin stops) devices need a user
+        signed in through ``sign_in`` on every route not marked
+        :func:`public_route` (see docs/sign_in.md).  ValueError if another
+        plugin registered one."""
+
+    def disconnect_signed_in(self, session: str) -> int:
+        """Client: close the device websockets and live pages of sign-in
+        ``session`` (revoked, signed out); they are told ``signed-out``."""
 
     def add_live_partial(self, name: str, template: str) -> str:
         """Client: a template that renders a selector's ``tuples`` on mobile and

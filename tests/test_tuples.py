@@ -135,3 +135,48 @@ def test_a_plugin_tuple_name_starts_with_the_plugin_package_bundled_or_not():
     assert declare("peek_core_tinstalled.tuples", "peek_core_tinstalled.Thing")
     with pytest.raises(TupleError, match="must start with 'peek_plugin_tbundled.'"):
         declare("peek.plugins.peek_plugin_tbundled.tuples", "peek.Thing")
+
+
+class Note(Tuple, tag=f"{PKG}.Note", per_user=True):
+    text: str = ""
+
+
+def test_a_per_user_selector_always_names_the_signed_in_user_and_nobody_else():
+    from peek.vortex.selector import TupleSelector, for_user
+
+    asked = TupleSelector.of(Note, user="bob", topic="a")  # a device asking for bob's
+    assert for_user(asked, "alice") == TupleSelector.of(Note, user="alice", topic="a")
+    assert for_user(asked, None) == TupleSelector.of(Note, topic="a")
+    shared = TupleSelector.of(Part, user="bob")  # not per-user: left as it is
+    assert for_user(shared, "alice") is shared
+    assert decode(encode(Note(text="x"))) == Note(text="x")  # still an ordinary tuple
+
+
+def test_the_server_refuses_a_per_user_selector_without_a_user():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from peek.vortex import frames
+    from peek.vortex.observable import Observables
+    from peek.vortex.selector import TupleSelector
+
+    class Inbox:
+        name = "inbox"
+
+        def __init__(self):
+            self.frames = []
+
+        def send(self, frame):
+            self.frames.append(frames.parse(frame))
+            return True
+
+    with ThreadPoolExecutor(2) as executor:
+        observables = Observables(executor)
+        observables.add_provider(f"{PKG}.Note", lambda s: [Note(text=s.filter["user"])],
+                                 owner=PKG)
+        anonymous, alice = Inbox(), Inbox()
+        observables.subscribe(anonymous, TupleSelector.of(Note))
+        observables.subscribe(alice, TupleSelector.of(Note, user="alice"))
+    assert anonymous.frames[0].type == "error"
+    assert "per-user" in anonymous.frames[0].error and "sign in" in anonymous.frames[0].error
+    assert [m.type for m in alice.frames] == ["data"]
+    assert decode(alice.frames[0].tuples) == [Note(text="alice")]

@@ -187,6 +187,18 @@ class Platform:
         return self._vortex("calling an RPC", (SERVER, CLIENT, AGENT)).call(
             function, args, kwargs)
 
+    def watch(self, what: TupleSelector | type | str,
+              callback: Callable[[list[Any]], Any]) -> Callable[[], None]:
+        selector = what if isinstance(what, TupleSelector) else TupleSelector.of(what)
+        return self._vortex("watching a server observable", (CLIENT, AGENT)).watch(
+            self.plugin_name, selector, callback)
+
+    def set_device_sign_in(self, sign_in: Any) -> None:
+        self._vortex("device sign-in", (CLIENT,)).set_sign_in(self.plugin_name, sign_in)
+
+    def disconnect_signed_in(self, session: str) -> int:
+        return self._vortex("device sign-in", (CLIENT,)).disconnect_session(session)
+
     def add_live_partial(self, name: str, template: str) -> str:
         vortex = self._vortex("a live partial", (CLIENT,))
         if not template.startswith(self.plugin_name + "/"):

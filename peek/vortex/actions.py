@@ -53,6 +53,9 @@ class ActionContext:
     _open_session: Callable[[], Session] = field(repr=False)
     _session: Session | None = field(default=None, repr=False)
     _after_commit: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+    #: The name of the user signed in on the device that sent it (None when
+    #: no sign-in plugin is enabled); a processor may refuse on it.
+    user: str | None = None
 
     def after_commit(self, callback: Callable[[], Any]) -> None:
         """Run ``callback`` once the action is committed (``platform.notify``, say),
@@ -91,6 +94,7 @@ class PreparedAction:
     owner: str
     action: Any
     processor: Processor
+    user: str | None = None
 
 
 class _ProcessorFailed(Exception):
@@ -141,7 +145,7 @@ class ActionProcessors:
         return None if processor is None else (owner, processor)
 
     def prepare(self, action_id: Any, encoded: msgspec.Raw | bytes,
-                via: str) -> PreparedAction | str:
+                via: str, user: str | None = None) -> PreparedAction | str:
         """The action ready to apply, or the error answer it gets at once."""
         if not isinstance(action_id, str) or not ID_PATTERN.match(action_id):
             return frame("result", id=action_id if isinstance(action_id, str) else None,
@@ -161,7 +165,7 @@ class ActionProcessors:
         if entry is None:
             return answer(action_id, error=f"no action processor for {name} (is its "
                                            "plugin enabled and started?)")
-        return PreparedAction(action_id, via, name, entry[0], action, entry[1])
+        return PreparedAction(action_id, via, name, entry[0], action, entry[1], user)
 
     def apply(self, work: list[PreparedAction]) -> list[str]:
         """Apply actions in one transaction, so one commit covers them all, and
@@ -243,7 +247,7 @@ class ActionProcessors:
     @staticmethod
     def _run(item: PreparedAction, open_session: Callable[[], Session],
              transaction: sqlalchemy.RootTransaction) -> tuple[str, list]:
-        context = ActionContext(item.action_id, item.via, open_session)
+        context = ActionContext(item.action_id, item.via, open_session, user=item.user)
         try:
             reply = answer(item.action_id, result=item.processor(item.action, context))
             if context._session is not None:
@@ -261,7 +265,7 @@ class ActionProcessors:
                           item: PreparedAction) -> tuple[str, list]:
         savepoint = conn.begin_nested()
         context = ActionContext(item.action_id, item.via, lambda: Session(
-            bind=conn, join_transaction_mode="create_savepoint"))
+            bind=conn, join_transaction_mode="create_savepoint"), user=item.user)
         try:
             reply = answer(item.action_id, result=item.processor(item.action, context))
             if context._session is not None:

@@ -86,12 +86,17 @@ def _writes_shared_frames(ws: Any) -> bool:
 #: Close codes (RFC 6455): browsers' htmx websocket extension reconnects after
 #: 1006 (no close frame, as when a peer is cut off), 1011, 1012 and 1013.
 GOING_AWAY, PROTOCOL_ERROR, TRY_AGAIN_LATER, SERVICE_RESTART = 1001, 1002, 1013, 1012
+#: Ours (4000-4999 are the application's): the sign-in ended; sign in again.
+SIGNED_OUT = 4401
 
 
 class Connection:
     def __init__(self, ws: Any, name: str, max_queue: int, coalesce: bool = False):
         self.ws = ws
         self.name = name
+        #: The :class:`~peek.device_auth.DeviceUser` signed in on a device's
+        #: connection (None: anonymous, or a service link).
+        self.user: Any = None
         self._coalesce = coalesce
         self.closed = threading.Event()
         self.close_reason: str | None = None
@@ -113,6 +118,10 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<Connection {self.name}>"
+
+    @property
+    def user_name(self) -> str | None:
+        return self.user.name if self.user is not None else None
 
     @property
     def pending(self) -> int:

@@ -37,15 +37,17 @@ class ActionForwarder:
         self._lock = threading.Lock()
 
     def forward(self, action_id: str, encoded_tuple: msgspec.Raw, reply: Reply,
-                origin: str | None = None) -> None:
+                origin: str | None = None, user: str | None = None) -> None:
         """Send the action up (once per id in flight); ``origin`` names the
-        device, whose actions the server applies in the order they came."""
+        device, whose actions the server applies in the order they came, and
+        ``user`` who is signed in on it (the processor's ``ctx.user``)."""
         with self._lock:
             waiting = self._in_flight.get(action_id)
             if waiting is not None:
                 waiting.replies.append(reply)
                 return
-            request = frame("action", id=action_id, tuple_=encoded_tuple, origin=origin)
+            request = frame("action", id=action_id, tuple_=encoded_tuple, origin=origin,
+                            user=user)
             self._in_flight[action_id] = _InFlight(
                 request, time.monotonic() + self.timeout_s, [reply])
             connected = self.connected

@@ -37,8 +37,10 @@ class Frame(msgspec.Struct, omit_defaults=True):
     args: msgspec.Raw = msgspec.Raw()
     partial: str | None = None
     state: str | None = None
-    # On a service link: the device an action came from (its actions apply in order).
+    # On a service link: the device an action came from (its actions apply in
+    # order), and the name of the user signed in on it.
     origin: str | None = None
+    user: str | None = None
     # The handshake of a service link.
     service: str | None = None
     secret: str | None = None

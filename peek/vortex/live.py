@@ -29,7 +29,8 @@ Render = Callable[[str, list, TupleSelector], str]
 
 
 #: What the page's connection indicator says, by state.
-STATUS_TEXT = {"connected": "Online", "reconnecting": "Reconnecting…", "error": "Error"}
+STATUS_TEXT = {"connected": "Online", "reconnecting": "Reconnecting…", "error": "Error",
+               "signed-out": "Signed out"}
 
 
 def status_html(state: str, detail: str | None = None) -> str:

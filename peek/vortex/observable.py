@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable, Protocol
 
 from peek.vortex import tuples
 from peek.vortex.frames import data_frame, error_frame
-from peek.vortex.selector import TupleSelector
+from peek.vortex.selector import USER_KEY, TupleSelector
+from peek.vortex.tuples import is_per_user
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,10 @@ class Observables:
             subscriber.send(error_frame(f"no provider for tuple type {selector.name!r} "
                                         "(is its plugin enabled and started?)",
                                         selector=selector))
+            return
+        if is_per_user(selector.name) and not isinstance(selector.filter.get(USER_KEY), str):
+            subscriber.send(error_frame(f"{selector.name} is a per-user tuple type: sign in "
+                                        "to see it", selector=selector))
             return
         with self._lock:
             subscription = self._subscriptions.get(selector.key)

@@ -10,12 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from peek.config import ServiceConfig
-from peek.vortex.connection import SERVICE_RESTART, SharedFrame
+from peek.vortex.connection import SERVICE_RESTART, SIGNED_OUT, SharedFrame
 from peek.vortex.forwarder import ActionForwarder
 from peek.vortex.frames import Frame, FrameError, frame, route_subscription
 from peek.vortex.live import LiveElements, status_html
 from peek.vortex.proxy import ObservableProxy
 from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
+from peek.vortex.selector import TupleSelector, for_user
+from peek.vortex.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class PeerVortex:
         self.devices: set[Any] = set()
         self.pages: set[Any] = set()
         self.upstream_connected = False
+        #: The device sign-in a plugin registered: (owner, sign-in) or None.
+        self._sign_in: tuple[str, Any] | None = None
+        self._watchers: set[Watcher] = set()
         #: Takes the server's ``plugins`` frames (set by the runtime).
         self.on_plugins: Callable[[Frame], None] | None = None
         self._stop = threading.Event()
@@ -62,6 +67,51 @@ class PeerVortex:
         """Drop what plugin ``owner`` registered (it stopped)."""
         self.rpcs.remove(owner)
         self.live.forget(owner)
+        for watcher in [w for w in self._watchers if w.owner == owner]:
+            self._watchers.discard(watcher)
+            self.proxy.drop(watcher)
+        if self._sign_in is not None and self._sign_in[0] == owner:
+            self._sign_in = None
+            log.info("Devices need no sign-in any more (%s stopped)", owner)
+
+    # -- for plugins on this service ----------------------------------------------------------
+    def watch(self, owner: str, selector: TupleSelector,
+              callback: Callable[[list[Any]], Any]) -> Callable[[], None]:
+        """Have ``callback(tuples)`` called with a server observable's data,
+        now and after every change (and again after a reconnect)."""
+        watcher = Watcher(owner, selector, callback, self.executor)
+        self._watchers.add(watcher)
+        self.proxy.subscribe(watcher, selector)
+
+        def unwatch() -> None:
+            self._watchers.discard(watcher)
+            self.proxy.drop(watcher)
+        return unwatch
+
+    @property
+    def sign_in(self) -> Any:
+        """The :class:`~peek.device_auth.DeviceSignIn` devices use, or None."""
+        return self._sign_in[1] if self._sign_in is not None else None
+
+    def set_sign_in(self, owner: str, sign_in: Any) -> None:
+        if self._sign_in is not None and self._sign_in[0] != owner:
+            raise ValueError(f"devices already sign in through {self._sign_in[0]}; "
+                             "enable one sign-in plugin only")
+        self._sign_in = (owner, sign_in)
+        log.info("Devices sign in through %s from now on", owner)
+
+    def disconnect_session(self, session: str) -> int:
+        """Close every device websocket and page opened under sign-in
+        ``session`` (it was revoked or signed out); returns how many."""
+        closing = [c for c in [*self.devices, *self.pages]
+                   if getattr(c.user, "session", None) == session]
+        for connection in closing:
+            if connection in self.pages:
+                connection.send(status_html("signed-out", "signed out"))
+            else:
+                connection.send(frame("status", state="signed-out"))
+            connection.finish("its sign-in was revoked or signed out", code=SIGNED_OUT)
+        return len(closing)
 
     def _housekeeping(self) -> None:
         while not self._stop.wait(HOUSEKEEPING_S):
@@ -147,13 +197,16 @@ class PeerVortex:
         if kind == "ping":
             device.send(frame("pong"))
         elif kind in ("subscribe", "unsubscribe"):
+            if message.selector is not None:
+                message.selector = for_user(message.selector, device.user_name)
             route_subscription(self.proxy, device, message)
         elif kind == "action":
             if not message.id or not message.tuple_:
                 device.send(frame("result", id=message.id, error=(
                     "an action frame needs an id and a tuple")))
                 return
-            self.actions.forward(message.id, message.tuple_, device.send, device.name)
+            self.actions.forward(message.id, message.tuple_, device.send, device.name,
+                                 device.user_name)
         else:
             raise FrameError(f"unknown frame type {kind!r}; devices send subscribe, "
                              "unsubscribe, action or ping")

@@ -7,7 +7,10 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["TupleSelector"]
+__all__ = ["TupleSelector", "for_user", "USER_KEY"]
+
+#: The filter key of a per-user selector that names its user.
+USER_KEY = "user"
 
 _canonical = msgspec.json.Encoder(order="sorted")
 
@@ -46,3 +49,20 @@ class TupleSelector(msgspec.Struct, dict=True):
         else:
             name = tuple_type
         return cls(name=name, filter=filter)
+
+
+def for_user(selector: TupleSelector, user: str | None) -> TupleSelector:
+    """``selector`` as the client service sends it upstream for a device
+    signed in as ``user`` (None: nobody signed in).  A per-user tuple type's
+    selector always carries the user, whatever the device put there, so a
+    device never sees another user's data; other selectors are unchanged."""
+    from peek.vortex.tuples import is_per_user
+
+    if not is_per_user(selector.name):
+        return selector
+    if selector.filter.get(USER_KEY, ...) == user:
+        return selector
+    filter = {k: v for k, v in selector.filter.items() if k != USER_KEY}
+    if user is not None:
+        filter[USER_KEY] = user
+    return TupleSelector(name=selector.name, filter=filter)

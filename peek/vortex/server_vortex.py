@@ -60,7 +60,7 @@ class ServerVortex:
         elif kind in ("subscribe", "unsubscribe"):
             route_subscription(self.observables, link, message)
         elif kind == "action":
-            prepared = self.actions.prepare(message.id, message.tuple_, service)
+            prepared = self.actions.prepare(message.id, message.tuple_, service, message.user)
             if isinstance(prepared, str):
                 link.send(prepared)
             else:

@@ -21,12 +21,12 @@ becomes a tuple with :func:`orm_tuple`.
 from __future__ import annotations
 
 import threading
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 import msgspec
 
 __all__ = ["Tuple", "TupleError", "TYPE_FIELD", "encode", "decode", "from_builtins",
-           "orm_tuple", "tuple_type"]
+           "orm_tuple", "tuple_type", "is_per_user"]
 
 TYPE_FIELD = "_tt"
 
@@ -44,8 +44,11 @@ _decoder: msgspec.json.Decoder | None = None
 class _TupleMeta(msgspec.StructMeta):
     """Registers each tuple class once msgspec has read its type name."""
 
-    def __new__(mcls, name: str, bases: tuple, namespace: dict, **kwargs: Any):
+    def __new__(mcls, name: str, bases: tuple, namespace: dict, per_user: bool | None = None,
+                **kwargs: Any):
         cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        if per_user is not None:
+            cls.__per_user__ = per_user
         if bases != (msgspec.Struct,):
             _register(cls)
         return cls
@@ -53,7 +56,14 @@ class _TupleMeta(msgspec.StructMeta):
 
 class Tuple(msgspec.Struct, metaclass=_TupleMeta, tag_field=TYPE_FIELD, kw_only=True,
             gc=False):
-    """Base of every tuple.  Instances are compared by value."""
+    """Base of every tuple.  Instances are compared by value.
+
+    ``class TaskTuple(Tuple, tag=..., per_user=True)`` declares a per-user
+    type: the client service puts the signed-in user's name in the ``user``
+    filter of every selector of it (see :func:`peek.vortex.selector.for_user`).
+    """
+
+    __per_user__: ClassVar[bool] = False
 
 
 def _owner(module: str) -> str:
@@ -81,6 +91,12 @@ def _register(cls: type[Tuple]) -> None:
                              f"{existing.__module__}.{existing.__qualname__}")
         _registry[name] = cls  # a reloaded module's class replaces its old self
         _decoder = None
+
+
+def is_per_user(name: str) -> bool:
+    """Whether tuple type ``name`` is declared ``per_user`` (False if unknown here)."""
+    cls = _registry.get(name)
+    return bool(cls is not None and cls.__per_user__)
 
 
 def tuple_type(name: str) -> type[Tuple]:

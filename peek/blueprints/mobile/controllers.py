@@ -1,10 +1,13 @@
 from flask import current_app, render_template, send_from_directory
 
+from peek.device_auth import public
+
 
 def home():
     return render_template("mobile/home.html")
 
 
+@public
 def service_worker():
     """Served from the site's root so that it may control every page of the
     mobile and desktop sites (a worker's scope is its own path and below)."""

@@ -8,10 +8,12 @@ from typing import Any, Callable
 from flask import current_app, render_template, request
 from simple_websocket import ConnectionClosed
 
+from peek.device_auth import current_device_user
 from peek.runtime import current_runtime
 from peek.vortex import frames
 from peek.vortex.connection import PROTOCOL_ERROR, Connection
 from peek.vortex.live import status_html
+from peek.vortex.selector import for_user
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +22,10 @@ def _connection(ws, kind: str) -> Connection:
     runtime = current_runtime()
     address = request.remote_addr or "unknown"
     port = request.environ.get("REMOTE_PORT", "")
-    return Connection(ws, f"{kind} {address}:{port}",
-                      runtime.config.get("vortex.sendQueueFrames"))
+    connection = Connection(ws, f"{kind} {address}:{port}",
+                            runtime.config.get("vortex.sendQueueFrames"))
+    connection.user = current_device_user()  # signed in at the handshake (device_auth)
+    return connection
 
 
 def _serve(ws, connection: Connection, handle: Callable[[frames.Frame], Any],
@@ -73,7 +77,8 @@ def live_socket(ws) -> None:
 
     def handle(message: frames.Frame) -> None:
         if message.type == "subscribe" and message.selector and message.partial:
-            vortex.live.subscribe(page, message.partial, message.selector)
+            vortex.live.subscribe(page, message.partial,
+                                  for_user(message.selector, page.user_name))
         elif message.type != "ping":
             raise frames.FrameError("a page sends subscribe frames with a selector and a "
                                     "partial")

@@ -11,9 +11,10 @@ import msgspec
 from flask import Response, jsonify, request
 
 from peek.blueprints.vortex.openapi import document
+from peek.device_auth import current_device_user, public
 from peek.runtime import current_runtime
 from peek.vortex import frames
-from peek.vortex.selector import TupleSelector
+from peek.vortex.selector import TupleSelector, for_user
 
 
 class _FirstFrame:
@@ -29,6 +30,11 @@ class _FirstFrame:
             self.frame = frame
             self.arrived.set()
         return True
+
+
+def _user_name() -> str | None:
+    user = current_device_user()
+    return user.name if user is not None else None
 
 
 def _json(text: str, status: int) -> Response:
@@ -48,7 +54,7 @@ def data():
                       f"{{\"name\": ..., \"filter\": {{...}}}}: {e}", 400)
     vortex = current_runtime().vortex
     waiter = _FirstFrame(f"rest {request.remote_addr}")
-    vortex.proxy.subscribe(waiter, selector)
+    vortex.proxy.subscribe(waiter, for_user(selector, _user_name()))
     try:
         if not waiter.arrived.wait(vortex.actions.timeout_s):
             return _error(f"no data from the server within {vortex.actions.timeout_s:g} s",
@@ -70,7 +76,7 @@ def action():
                       '"tuple": {"_tt": "<type name>", ...}}', 400)
     vortex = current_runtime().vortex
     reply = _FirstFrame(f"rest {request.remote_addr}")
-    vortex.actions.forward(message.id, message.tuple_, reply.send)
+    vortex.actions.forward(message.id, message.tuple_, reply.send, user=_user_name())
     reply.arrived.wait(vortex.actions.timeout_s + 5)
     if reply.frame is None:  # the forwarder answers every action by its timeout
         return _error("no answer", 504)
@@ -79,5 +85,6 @@ def action():
     return _json(reply.frame, status)
 
 
+@public
 def openapi():
     return jsonify(document())

@@ -13,6 +13,7 @@
   var socket = null;
   var connected = false;
   var reopening = false;
+  var signedOut = false;
   // The extension retries by itself only after these close codes.
   var RETRIED = [1006, 1011, 1012, 1013];
   var OFFLINE_AFTER_MS = 3000;
@@ -73,6 +74,10 @@
     else if (/id="vortex-status"[^>]*data-state="connected"/.test(event.detail.message)) {
       connected = true;
     }
+    else if (/id="vortex-status"[^>]*data-state="signed-out"/.test(event.detail.message)) {
+      signedOut = true;  // revoked or signed out elsewhere: the reload asks to sign in
+      setTimeout(function () { window.location.reload(); }, 500);
+    }
   });
 
   // -- the connection --------------------------------------------------------------------
@@ -83,6 +88,7 @@
 
   document.addEventListener("htmx:wsClose", function (event) {
     connected = false;
+    if (signedOut) return;
     if (reopening) {  // the socket the "online" handler replaced
       reopening = false;
       return;
