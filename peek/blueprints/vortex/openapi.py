@@ -35,6 +35,11 @@ def _json(schema: str, description: str) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
+_UNAUTHORISED = {"description": "a sign-in plugin runs and the request has no valid "
+                                 "bearer token", "content": {"application/json": {
+                                     "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -52,6 +57,7 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "200": _json("Data", "the selector's tuples"),
                     "400": _json("Error", "the selector is not valid"),
+                    "401": _UNAUTHORISED,
                     "404": _json("Error", "no provider serves this tuple type, or it failed"),
                     "504": _json("Error", "the server did not answer in time")}}},
             "/vortex/api/actions": {"post": {
@@ -61,24 +67,31 @@ def document() -> dict[str, Any]:
                 "responses": {
                     "200": _json("Result", "the action's answer"),
                     "400": _json("Error", "not an action frame"),
+                    "401": _UNAUTHORISED,
                     "422": _json("Result", "the action failed or is not valid"),
                     "504": _json("Result", "no answer in time; resend with the same id")}}},
         },
-        "components": {"schemas": {
-            "Selector": _SELECTOR,
-            "Tuple": _TUPLE,
-            "Data": {"type": "object", "required": ["type", "selector", "tuples"],
-                     "properties": {"type": {"const": "data"},
-                                    "selector": {"$ref": "#/components/schemas/Selector"},
-                                    "tuples": {"type": "array", "items": {
-                                        "$ref": "#/components/schemas/Tuple"}}}},
-            "Action": {"type": "object", "required": ["type", "id", "tuple"],
-                       "properties": {
-                           "type": {"const": "action"},
-                           "id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,100}$",
-                                  "description": "made by the device, the same for "
-                                                 "every resend (a UUID, say)"},
-                           "tuple": {"$ref": "#/components/schemas/Tuple"}}},
-            "Result": _RESULT,
-            "Error": _ERROR}},
+        # Only while a sign-in plugin (peek_core_user) runs; see docs/core_user.md.
+        "security": [{}, {"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "an access token from the sign-in plugin's token endpoint"}},
+            "schemas": {
+                "Selector": _SELECTOR,
+                "Tuple": _TUPLE,
+                "Data": {"type": "object", "required": ["type", "selector", "tuples"],
+                         "properties": {"type": {"const": "data"},
+                                        "selector": {"$ref": "#/components/schemas/Selector"},
+                                        "tuples": {"type": "array", "items": {
+                                            "$ref": "#/components/schemas/Tuple"}}}},
+                "Action": {"type": "object", "required": ["type", "id", "tuple"],
+                           "properties": {
+                               "type": {"const": "action"},
+                               "id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,100}$",
+                                      "description": "made by the device, the same for "
+                                                     "every resend (a UUID, say)"},
+                               "tuple": {"$ref": "#/components/schemas/Tuple"}}},
+                "Result": _RESULT,
+                "Error": _ERROR}},
     }
