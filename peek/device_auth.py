@@ -86,8 +86,10 @@ def guard(sign_in_of: Callable[[], DeviceSignIn | None]) -> Callable[[], Respons
 
 def _refusal(sign_in: DeviceSignIn) -> Response:
     message = "sign in first: this service needs a signed-in user"
-    wants_html = request.accept_mimetypes.best == "text/html" or (
-        request.accept_mimetypes.accept_html and not request.accept_mimetypes.accept_json)
+    # By quality, not ``best``: werkzeug sorts a type with parameters first, and
+    # Chromium's navigations accept "application/signed-exchange;v=b3;q=0.7".
+    accept = request.accept_mimetypes
+    wants_html = accept["text/html"] > accept["application/json"]
     if request.headers.get("Upgrade", "").lower() == "websocket" or \
             request.path.startswith("/vortex/") or not wants_html:
         response = jsonify(type="error", error=message)

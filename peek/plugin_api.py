@@ -65,6 +65,11 @@ class PluginPlatform(Protocol):
         """The API object of plugin ``name`` started on this same service.
         Raises :class:`PluginApiError` if it is missing, disabled or not started."""
 
+    def signing_key(self, purpose: str) -> bytes:
+        """A secret key of this plugin's for ``purpose`` (signing tokens, say):
+        the same on every service of the installation, derived from its
+        shared ``server.secret``, different for every plugin and purpose."""
+
     @property
     def db_session(self) -> Callable[[], Session]:
         """Session factory bound to the database (server and worker only)."""

@@ -91,8 +91,10 @@ def test_bundled_but_not_enabled_by_default(configured):
 
     found = discover()[CORE_USER]
     assert found.error is None, found.error
-    assert found.manifest.requires_services == ("server", "storage", "admin")
-    assert set(found.manifest.settings) == {"directory", "min_password_length"}
+    assert found.manifest.requires_services == ("server", "client", "storage", "admin",
+                                                "mobile")
+    assert set(found.manifest.settings) == {"directory", "min_password_length",
+                                            "access_token_minutes", "refresh_token_days"}
     assert found.manifest.settings["directory"].default == "table"
     assert CORE_USER not in bundled() and "peek_plugin_noop" in bundled()
     assert schema_name(CORE_USER) == "core_user"
@@ -102,10 +104,10 @@ def test_storage_is_migrated_into_core_user(server, database_url):
     tables = {r["table_name"] for r in query(
         database_url, "SELECT table_name FROM information_schema.tables "
                       "WHERE table_schema = 'core_user'")}
-    assert {"user_account", "user_group", "user_group_member", "plugin_setting",
-            "alembic_version"} <= tables
+    assert {"user_account", "user_group", "user_group_member", "sign_in_session",
+            "plugin_setting", "alembic_version"} <= tables
     assert query(database_url, "SELECT version_num FROM core_user.alembic_version") == [
-        {"version_num": "0001"}]
+        {"version_num": "0002"}]
     assert server.runtime.plugins.records[CORE_USER].platform.schema == "core_user"
 
 
@@ -128,7 +130,7 @@ def test_the_models_match_the_migrations_which_downgrade(configured, engine, tmp
     empty.mkdir()
     assert downgrade_plugin_schema(engine, "core_user", package_dir, empty)
     inspector = sqlalchemy.inspect(engine)
-    assert not {"user_account", "user_group", "user_group_member"} & set(
+    assert not {"user_account", "user_group", "user_group_member", "sign_in_session"} & set(
         inspector.get_table_names(schema="core_user"))
 
 

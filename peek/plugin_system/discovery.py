@@ -70,8 +70,9 @@ def origin(found: Discovered, home: Path) -> str | None:
 
 #: Bundled plugins that are examples to read and try, or not finished yet,
 #: not enabled by default (``peek plugin enable peek_plugin_tutorial`` turns
-#: one on).  peek_core_user waits for device sign-in (docs/core_user.md).
-EXAMPLES = frozenset({"peek_plugin_tutorial", "peek_core_user"})
+#: one on).  peek_core_user waits for device sign-in (docs/core_user.md);
+#: peek_plugin_active_task needs peek_core_user (docs/active_task.md).
+EXAMPLES = frozenset({"peek_plugin_tutorial", "peek_core_user", "peek_plugin_active_task"})
 
 
 def bundled() -> list[str]:

@@ -7,6 +7,8 @@ plugin go on.  Plugins requiring a plugin that did not start are not started.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import importlib.util
 import logging
@@ -131,6 +133,11 @@ class Platform:
 
     def get_other_plugin_api(self, name: str) -> Any:
         return self.manager.api_of(name, asked_by=self.plugin_name)
+
+    def signing_key(self, purpose: str) -> bytes:
+        secret = str(self.manager.config.get("server.secret")).encode()
+        return hmac.new(secret, f"{self.plugin_name}\0{purpose}".encode(),
+                        hashlib.sha256).digest()
 
     # -- vortex ---------------------------------------------------------------------------
     def _vortex(self, what: str, services: tuple[str, ...]) -> Any:
@@ -452,11 +459,15 @@ class PluginManager:
         for record in self.records.values():
             if record.state != STARTED or record.platform is None:
                 continue
-            items += [item for name, item in record.platform.slot_items if name == slot]
+            own = [item for name, item in record.platform.slot_items if name == slot]
+            items += own
             sites = {site for site, _ in record.platform.blueprints}
             site = SLOTS[slot]
             if MANIFEST_SLOTS.get(site) == slot and site in sites:
-                items.append(manifest_item(record.found.manifest, site))
+                item = manifest_item(record.found.manifest, site)
+                # An entry the hook added for the same page replaces the manifest's.
+                if all(o.url != item.url for o in own):
+                    items.append(item)
         return sorted(items, key=lambda item: item.sort_key)
 
     def table_editor(self, plugin: str, table: str) -> Any:

@@ -32,7 +32,11 @@ def _rows() -> list[dict]:
             "services": sorted(services & {"server", "client", "agent", "worker"}),
             "origin": origin(record.found, home),
             "enabled": name in enabled,
-            "error": record.error if record.state == "failed" else None,
+            # Why it failed, or why it is not started here (a plugin it
+            # requires is missing, disabled or did not start).
+            "error": record.error if record.state == "failed" or (
+                record.state == "not started" and manifest is not None
+                and manifest.runs_on(runtime.service)) else None,
             "traceback": record.traceback,
             "versions": packages.versions(home, name),
             "pages": [item for item in menu if item.plugin == name],

@@ -3,7 +3,9 @@
     users = self.platform.get_other_plugin_api("peek_core_user")   # a UserApi
     user = users.check_password("alice", typed)    # a UserTuple, or None
 
-and the interface a user directory backend implements (``UserDirectory``).
+on the client service (``UserClientApi``: who is signed in on a request or
+a device connection), the errors of device sign-in, and the interface a
+user directory backend implements (``UserDirectory``).
 Plugins calling ``UserApi`` never learn which directory answered: the
 ``directory`` setting chooses it, so a table of users today can become LDAP
 tomorrow without changing them.  See docs/core_user.md.
@@ -11,11 +13,14 @@ tomorrow without changing them.  See docs/core_user.md.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from typing import Any
 
 from .tuples import UserTuple
 
-__all__ = ["UserApi", "UserDirectory", "UserTuple", "DirectoryUnavailable", "TABLE_DIRECTORY"]
+__all__ = ["UserApi", "UserClientApi", "UserDirectory", "UserTuple", "DirectoryUnavailable",
+           "SignInRefused", "SignInSlowedDown", "TABLE_DIRECTORY"]
 
 #: The name of the built-in directory: the users kept in core_user's tables
 #: and edited on the admin site's Users page.
@@ -88,3 +93,40 @@ class UserApi(ABC):
     @abstractmethod
     def unregister_directory(self, name: str) -> None:
         """Withdraw the backend registered as ``name`` (nothing if there is none)."""
+
+
+class UserClientApi(ABC):
+    """What ``get_other_plugin_api("peek_core_user")`` returns on the client
+    service: who is signed in on the mobile and desktop sites, the device
+    websocket and the device REST API."""
+
+    @abstractmethod
+    def current_user(self) -> UserTuple | None:
+        """The user signed in on the current request (a page, a REST call, a
+        websocket handshake), or None: nobody, or outside a request."""
+
+    @abstractmethod
+    def user_of_connection(self, connection: Any) -> UserTuple | None:
+        """The user signed in on a device websocket or live page connection
+        (what the platform gives a plugin as ``connection``), or None."""
+
+
+# Device sign-in errors (raised by the sign-in RPCs on the server, and again
+# on the client service that called them) ----------------------------------
+
+class SignInRefused(PermissionError):
+    """Wrong name or password (never which), or a refresh token that is
+    unknown, expired or revoked."""
+
+
+class SignInSlowedDown(PermissionError):
+    """Too many failed sign-ins in a row for this name or from this address:
+    refused without checking the password; try again in ``retry_after``
+    seconds."""
+
+    def __init__(self, retry_after: "int | str"):
+        if isinstance(retry_after, str):  # rebuilt from its message by the RPC caller
+            found = re.search(r"(\d+) s", retry_after)
+            retry_after = int(found.group(1)) if found else 1
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(f"too many failed sign-ins; try again in {self.retry_after} s")

@@ -7,6 +7,9 @@
 // device is back online; a resend carries the same id, so the server applies
 // it exactly once however often it is sent.  #vortex-outbox lists the recent
 // actions with their state: pending, sent or failed (with the reason).
+// A link (<a href>) with data-vortex-action takes the action, tries to send
+// it for a moment, then follows the link; an action not sent by then stays
+// in the outbox and the next page sends it.
 (function () {
   "use strict";
   var ENDPOINT = "/vortex/api/actions";
@@ -117,15 +120,27 @@
     }
     var entry = {id: newId(), tuple: tuple, state: "pending", at: Date.now(),
                  label: button.dataset.vortexLabel || button.textContent.trim()};
-    save(entry).then(show).then(flush);
+    return save(entry).then(show);
   }
+
+  var FOLLOW_WAIT_MS = 2000;
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-vortex-action]");
-    if (button) {
-      event.preventDefault();
-      take(button);
+    if (!button) return;
+    event.preventDefault();
+    var href = button.tagName === "A" ? button.getAttribute("href") : null;
+    var taken = take(button);
+    if (!taken) return;
+    if (!href) {
+      taken.then(flush);
+      return;
     }
+    taken.then(function () {
+      return Promise.race([flush(), new Promise(function (done) {
+        setTimeout(done, FOLLOW_WAIT_MS);
+      })]);
+    }).catch(function () {}).then(function () { window.location.href = href; });
   });
 
   window.addEventListener("online", flush);

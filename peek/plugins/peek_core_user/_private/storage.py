@@ -1,10 +1,10 @@
 """peek_core_user's tables, in its own schema (core_user): the built-in
-"table" user directory."""
+"table" user directory, and the device sign-ins."""
 
 import datetime
 
-from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String,
-                        func)
+from sqlalchemy import (Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer,
+                        MetaData, String, func)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -52,3 +52,33 @@ class UserAccount(Base):
 
 
 Index("user_account_name_key", func.lower(UserAccount.name), unique=True)
+
+
+class SignInSession(Base):
+    """One device sign-in: a browser (``site``) or a native app (``app``).
+
+    ``id`` is random and opaque (access tokens carry it); ``refresh_hash`` is
+    the sha256 of its current refresh token, never the token.  A revoked one
+    keeps its row (``revoked_at``, ``revoked_by``)."""
+    __tablename__ = "sign_in_session"
+    __table_args__ = (CheckConstraint("kind IN ('site', 'app')", name="sign_in_session_kind"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    created: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    last_used: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    refresh_expires: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    refresh_hash: Mapped[str] = mapped_column(String(64))
+    #: When the last access token issued for it expires (revoked sign-ins are
+    #: published to the client services until then).
+    access_expires: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(100), default="")
+    user_agent: Mapped[str] = mapped_column(String(500), default="")
+
+
+Index("sign_in_session_refresh_key", SignInSession.refresh_hash, unique=True)
+Index("sign_in_session_user", func.lower(SignInSession.user_name))
+Index("sign_in_session_revoked", SignInSession.revoked_at)

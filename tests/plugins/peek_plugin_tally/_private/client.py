@@ -27,3 +27,5 @@ class ClientHook(PluginHook):
             return Response(encode(body), mimetype="application/json")
 
         platform.add_blueprint(bp, "mobile")
+        from peek_plugin_tally._private.per_user import register_client
+        register_client(platform)

@@ -3,11 +3,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from peek.plugin_api import PluginHook
 
+from ... import rpcs
 from ...api import TABLE_DIRECTORY
-from .. import accounts
+from ...tuples import RevokedSessionTuple
+from .. import accounts, tokens
 from ..accounts import PasswordPolicy, UserError
-from ..storage import UserAccount
+from ..storage import SignInSession, UserAccount
+from . import rpc_handlers
 from .api import UserApiImpl
+from .sessions import SignIns
 from .table_directory import TableDirectory, as_tuple
 
 
@@ -32,11 +36,29 @@ class ServerHook(PluginHook):
                            methods=["POST"])
         admin.add_url_rule("/users/<name>/password", "password", self._password,
                            methods=["GET", "POST"])
+        admin.add_url_rule("/sessions", "sessions", self._sessions)
+        admin.add_url_rule("/sessions/<session_id>/revoke", "revoke", self._revoke,
+                           methods=["POST"])
+        admin.add_url_rule("/users/<name>/sessions/revoke", "revoke_user", self._revoke_user,
+                           methods=["POST"])
         self.platform.add_blueprint(admin, "admin")
+        self.platform.add_to_slot("admin.menu", "Sign-ins",
+                                  url=f"/{self.platform.plugin_name}/sessions", priority=201)
+        # Device sign-in: the RPCs the client services call, and the revocations
+        # they watch.
+        self.sign_ins = SignIns(self.platform, self._api, self.platform.signing_key(tokens.KEY_PURPOSE))
+        self.platform.add_tuple_provider(RevokedSessionTuple, self.sign_ins.revoked_recently)
+        for function in (rpcs.sign_in, rpcs.refresh, rpcs.sign_out):
+            self.platform.serve_rpc(function)
+        rpc_handlers.SIGN_INS = self.sign_ins
         self.platform.log.info("users loaded on the %s service", self.platform.service)
 
     def start(self) -> None:
         self.platform.log.info("users started; directory %r", self._api.directory_name())
+
+    def unload(self) -> None:
+        if rpc_handlers.SIGN_INS is self.sign_ins:
+            rpc_handlers.SIGN_INS = None
 
     @property
     def public_api(self) -> UserApiImpl:
@@ -105,6 +127,8 @@ class ServerHook(PluginHook):
             return render_template("peek_core_user/user_form.html", adding=False, user=user,
                                    form=form, error=e), 422
         self.platform.log.info("Administrator %s edited user %s", _admin_name(), user.name)
+        if user.enabled and not form["enabled"]:
+            self.sign_ins.revoke_user(user.name, f"administrator {_admin_name()}")
         flash(f"Saved user {user.name}.")
         return redirect(url_for(".index"))
 
@@ -116,6 +140,8 @@ class ServerHook(PluginHook):
             name = user.name
         self.platform.log.info("Administrator %s %s user %s", _admin_name(),
                                "enabled" if enabled else "disabled", name)
+        if not enabled:  # a disabled user is signed out everywhere
+            self.sign_ins.revoke_user(name, f"administrator {_admin_name()}")
         flash(f"{'Enabled' if enabled else 'Disabled'} user {name}.")
         return redirect(url_for(".index"))
 
@@ -140,3 +166,29 @@ class ServerHook(PluginHook):
 
     def _policy_min(self) -> int:
         return max(accounts.PASSWORD_FLOOR, self._policy().min_length)
+
+    # Admin pages: device sign-ins ------------------------------------------------------
+
+    def _sessions(self) -> str:
+        with self.platform.db_session() as session:
+            rows = [{"id": r.id, "user": r.user_name, "kind": r.kind, "address": r.address,
+                     "agent": r.user_agent, "created": r.created, "last_used": r.last_used}
+                    for r in self.sign_ins.live(session)]
+        return render_template("peek_core_user/sessions.html", sessions=rows)
+
+    def _revoke(self, session_id: str):
+        with self.platform.db_session() as session:
+            row = session.get(SignInSession, session_id)
+            if row is None:
+                abort(404, "there is no such sign-in")
+            user = row.user_name
+        if self.sign_ins.revoke(session_id, f"administrator {_admin_name()}"):
+            flash(f"Revoked a sign-in of {user}.")
+        else:
+            flash(f"That sign-in of {user} was revoked already.")
+        return redirect(url_for(".sessions"))
+
+    def _revoke_user(self, name: str):
+        count = self.sign_ins.revoke_user(name, f"administrator {_admin_name()}")
+        flash(f"Signed {name} out everywhere ({count} sign-in{'s' if count != 1 else ''}).")
+        return redirect(url_for(".sessions"))

@@ -4,7 +4,7 @@ import threading
 from flask import Blueprint, jsonify, render_template
 from sqlalchemy import select
 
-from peek.plugin_api import ActionContext, TupleSelector
+from peek.plugin_api import ActionContext, PluginApiError, TupleSelector
 
 from ... import rpcs
 from ...tuples import AddIntValueAction, StringCapToggleAction, StringIntTuple
@@ -35,6 +35,7 @@ class ServerHook(LoggingHook):
         admin.add_url_rule("/subtract", "subtract", self._subtract, methods=["POST"])
         admin.add_url_rule("/job", "job", self._job_panel)
         admin.add_url_rule("/job/start", "start_job", self._start_job, methods=["POST"])
+        admin.add_url_rule("/task", "send_task", self._send_task, methods=["POST"])
         self.platform.add_blueprint(admin, "admin")
         self.platform.add_to_slot("admin.dashboard", "Tutorial",
                                   template="peek_plugin_tutorial/dashboard_panel.html",
@@ -56,6 +57,7 @@ class ServerHook(LoggingHook):
     def start(self) -> None:
         super().start()
         self._stopping.clear()
+        self.send_task()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -118,6 +120,35 @@ class ServerHook(LoggingHook):
                                   name="tutorial-subtract", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
+
+    # Another plugin's API: a task for a user ---------------------------------
+
+    def send_task(self) -> str:
+        """Give the user of the task_user setting a task through
+        peek_plugin_active_task's API, if it runs; returns what happened."""
+        user = self.platform.settings.get("task_user").strip()
+        if not user:
+            return "No task sent: the task_user setting is empty."
+        try:
+            tasks = self.platform.get_other_plugin_api("peek_plugin_active_task")
+        except PluginApiError as e:
+            self.platform.log.info("no task sent: %s", e)
+            return f"No task sent: {e}"
+        # Imported here, not at the top: the tutorial does not require
+        # active_task, and gets its current code after an upgrade.
+        from peek.plugins.peek_plugin_active_task.api import AutoDelete, NewTask
+        try:
+            task = tasks.add_task(NewTask(
+                plugin_name="peek_plugin_tutorial", key="tutorial-task", user_name=user,
+                title="A task from the tutorial plugin",
+                description="Open it to see the tutorial's page: that deletes it.",
+                route="/peek_plugin_tutorial/", auto_delete=AutoDelete.WHEN_OPENED,
+                overwrite=True))
+        except Exception as e:  # an unknown user, the user directory away
+            self.platform.log.warning("no task sent to %s: %s", user, e)
+            return f"No task sent to {user}: {e}"
+        self.platform.log.info("sent task %s to %s", task.id, task.user)
+        return f"Sent a task to {task.user}."
 
     # Worker job ----------------------------------------------------------
 
@@ -182,6 +213,9 @@ class ServerHook(LoggingHook):
     def _start_job(self) -> str:
         self.start_job()
         return self._job_panel()
+
+    def _send_task(self) -> str:
+        return render_template("peek_plugin_tutorial/_task.html", message=self.send_task())
 
     def _status_json(self):
         return jsonify(events=self.status.events(), **self._job_state())

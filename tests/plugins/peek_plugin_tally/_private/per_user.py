@@ -1,0 +1,30 @@
+"""Per-user data and the user of actions, for tests/test_device_sign_in.py."""
+
+from peek_plugin_tally.tuples import MyTally, WhoAmI
+
+
+def register(platform):
+    platform.add_tuple_provider(
+        MyTally, lambda selector: [MyTally(user=selector.filter["user"],
+                                           note=str(selector.filter.get("note", "")))])
+    platform.add_action_processor(lambda action, ctx: {"user": ctx.user}, WhoAmI)
+
+
+def register_client(platform):
+    """``/peek_plugin_tally/whoami``: the signed-in user as peek_core_user's
+    client API (UserClientApi) says."""
+    from flask import Blueprint, jsonify
+
+    from peek.plugins.peek_core_user.api import UserClientApi
+
+    bp = Blueprint("whoami", __name__)
+
+    @bp.route("/whoami")
+    def whoami():
+        api = platform.get_other_plugin_api("peek_core_user")
+        user = api.current_user()
+        return jsonify(name=user and user.name, display_name=user and user.display_name,
+                       groups=user and user.groups,
+                       api="UserClientApi" if isinstance(api, UserClientApi) else repr(api))
+
+    platform.add_blueprint(bp, "mobile")
