@@ -96,7 +96,9 @@ def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> Non
             return runtime.vortex.live.placeholder(partial, selector, offline=offline)
         app.jinja_env.globals.update(vortex_live=vortex_live, offline_page=offline_page,
                                      device_user=current_device_user,
-                                     device_sign_in=lambda: runtime.vortex.sign_in)
+                                     device_sign_in=lambda: runtime.vortex.sign_in,
+                                     needs_sign_in=lambda: bool(runtime.vortex.sign_in and
+                                                                not current_device_user()))
         app.after_request(mark_offline_page)
 
 
