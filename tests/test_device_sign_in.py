@@ -458,6 +458,24 @@ def test_disabling_a_user_signs_them_out(peek):
     assert password_grant(peek, "henry").status_code == 401
 
 
+def test_a_new_password_signs_the_user_out(peek):
+    add_user(peek, "irene")
+    app = password_grant(peek, "irene").json()
+    dev = device(peek, app["access_token"])
+    new = "an entirely new secret"
+    page = peek.admin.get(f"{peek.admin_base}{BASE}/users/irene/password", timeout=10).text
+    reply = peek.admin.post(f"{peek.admin_base}{BASE}/users/irene/password", timeout=10,
+                            data={"password": new, "confirm": new,
+                                  "csrf_token": csrf_token(page)}, allow_redirects=False)
+    assert reply.status_code == 302
+    assert closed_with(dev)[1] == 4401
+    assert data(peek, app["access_token"]).status_code == 401
+    assert token(peek, grant_type="refresh_token",
+                 refresh_token=app["refresh_token"]).status_code == 401
+    assert password_grant(peek, "irene").status_code == 401
+    assert password_grant(peek, "irene", new).status_code == 200
+
+
 def test_signing_out(peek):
     add_user(peek, "ivy")
     http = browser()

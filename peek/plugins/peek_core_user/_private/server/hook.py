@@ -161,7 +161,10 @@ class ServerHook(PluginHook):
                                    min_length=self._policy_min()), 422
         self.platform.log.info("Administrator %s set a new password for user %s",
                                _admin_name(), user.name)
-        flash(f"Set a new password for user {user.name}.")
+        # Whoever knew the old password is signed out with it.
+        revoked = self.sign_ins.revoke_user(user.name, f"administrator {_admin_name()}")
+        flash(f"Set a new password for user {user.name}"
+              f"{f' and signed them out ({revoked} sign-ins)' if revoked else ''}.")
         return redirect(url_for(".index"))
 
     def _policy_min(self) -> int:
