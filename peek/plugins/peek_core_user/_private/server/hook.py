@@ -1,56 +1,33 @@
-import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+"""peek_core_user on the server: the user API, the sign-in RPCs the client
+services call, and the admin pages (``admin.py``)."""
 
 from peek.plugin_api import PluginHook
 
 from ... import rpcs
-from ...api import TABLE_DIRECTORY
 from ...tuples import RevokedSessionTuple
-from .. import accounts, tokens
-from ..accounts import PasswordPolicy, UserError
-from ..storage import SignInSession, UserAccount
+from .. import tokens
 from . import rpc_handlers
+from .admin import AdminPages
 from .api import UserApiImpl
 from .sessions import SignIns
-from .table_directory import TableDirectory, as_tuple
-
-
-def _admin_name() -> str:
-    from peek.auth.guard import current_admin
-    admin = current_admin()
-    return admin.name if admin is not None else "?"
-
-
-def _checked(name: str) -> bool:
-    return request.form.get(name) in ("on", "true", "1", "yes")
+from .table_directory import TableDirectory
 
 
 class ServerHook(PluginHook):
     def load(self) -> None:
         self._api = UserApiImpl(self.platform, TableDirectory(self.platform.db_session))
-        admin = Blueprint("admin", __name__, template_folder="../../templates")
-        admin.add_url_rule("/", "index", self._index)
-        admin.add_url_rule("/add", "add", self._add, methods=["GET", "POST"])
-        admin.add_url_rule("/users/<name>", "edit", self._edit, methods=["GET", "POST"])
-        admin.add_url_rule("/users/<name>/enabled", "set_enabled", self._set_enabled,
-                           methods=["POST"])
-        admin.add_url_rule("/users/<name>/password", "password", self._password,
-                           methods=["GET", "POST"])
-        admin.add_url_rule("/sessions", "sessions", self._sessions)
-        admin.add_url_rule("/sessions/<session_id>/revoke", "revoke", self._revoke,
-                           methods=["POST"])
-        admin.add_url_rule("/users/<name>/sessions/revoke", "revoke_user", self._revoke_user,
-                           methods=["POST"])
-        self.platform.add_blueprint(admin, "admin")
         self.platform.add_to_slot("admin.menu", "Sign-ins",
                                   url=f"/{self.platform.plugin_name}/sessions", priority=201)
         # Device sign-in: the RPCs the client services call, and the revocations
         # they watch.
-        self.sign_ins = SignIns(self.platform, self._api, self.platform.signing_key(tokens.KEY_PURPOSE))
+        self.sign_ins = SignIns(self.platform, self._api,
+                                self.platform.signing_key(tokens.KEY_PURPOSE))
         self.platform.add_tuple_provider(RevokedSessionTuple, self.sign_ins.revoked_recently)
         for function in (rpcs.sign_in, rpcs.refresh, rpcs.sign_out):
             self.platform.serve_rpc(function)
         rpc_handlers.SIGN_INS = self.sign_ins
+        self.platform.add_blueprint(AdminPages(self.platform, self._api, self.sign_ins)
+                                    .blueprint(), "admin")
         self.platform.log.info("users loaded on the %s service", self.platform.service)
 
     def start(self) -> None:
@@ -63,135 +40,3 @@ class ServerHook(PluginHook):
     @property
     def public_api(self) -> UserApiImpl:
         return self._api
-
-    # Admin pages: the built-in table directory ------------------------------
-
-    def _policy(self) -> PasswordPolicy:
-        return PasswordPolicy(min_length=self.platform.settings.get("min_password_length"))
-
-    def _user_or_404(self, session, name: str):
-        user = accounts.find(session, name)
-        if user is None:
-            abort(404, f"there is no user named {name!r}")
-        return user
-
-    def _index(self) -> str:
-        with self.platform.db_session() as session:
-            users = [as_tuple(u) for u in session.scalars(
-                sa.select(UserAccount).order_by(sa.func.lower(UserAccount.name)))]
-        directory = self._api.directory_name()
-        return render_template("peek_core_user/users.html", users=users, directory=directory,
-                               table_answers=directory == TABLE_DIRECTORY)
-
-    def _form(self) -> dict:
-        return {"name": request.form.get("name", ""),
-                "display_name": request.form.get("display_name", ""),
-                "groups": request.form.get("groups", ""),
-                "enabled": _checked("enabled")}
-
-    def _add(self):
-        if request.method == "GET":
-            return render_template("peek_core_user/user_form.html", adding=True,
-                                   form={"enabled": True}, error=None)
-        form = self._form()
-        try:
-            with self.platform.db_session() as session:
-                user = accounts.create_user(
-                    session, self._policy(), name=form["name"],
-                    password=request.form.get("password", ""),
-                    confirm=request.form.get("confirm", ""),
-                    display_name=form["display_name"], groups=form["groups"],
-                    enabled=form["enabled"])
-                name = user.name
-        except UserError as e:
-            return render_template("peek_core_user/user_form.html", adding=True, form=form,
-                                   error=e), 422
-        self.platform.log.info("Administrator %s added user %s", _admin_name(), name)
-        flash(f"Added user {name}.")
-        return redirect(url_for(".index"))
-
-    def _edit(self, name: str):
-        with self.platform.db_session() as session:
-            user = as_tuple(self._user_or_404(session, name))
-        if request.method == "GET":
-            return render_template("peek_core_user/user_form.html", adding=False, user=user,
-                                   form={"display_name": user.display_name,
-                                         "groups": ", ".join(user.groups),
-                                         "enabled": user.enabled}, error=None)
-        form = self._form()
-        try:
-            with self.platform.db_session() as session:
-                accounts.update_user(session, name, display_name=form["display_name"],
-                                     groups=form["groups"], enabled=form["enabled"])
-        except UserError as e:
-            return render_template("peek_core_user/user_form.html", adding=False, user=user,
-                                   form=form, error=e), 422
-        self.platform.log.info("Administrator %s edited user %s", _admin_name(), user.name)
-        if user.enabled and not form["enabled"]:
-            self.sign_ins.revoke_user(user.name, f"administrator {_admin_name()}")
-        flash(f"Saved user {user.name}.")
-        return redirect(url_for(".index"))
-
-    def _set_enabled(self, name: str):
-        enabled = _checked("enabled")
-        with self.platform.db_session() as session:
-            self._user_or_404(session, name)
-            user = accounts.set_enabled(session, name, enabled)
-            name = user.name
-        self.platform.log.info("Administrator %s %s user %s", _admin_name(),
-                               "enabled" if enabled else "disabled", name)
-        if not enabled:  # a disabled user is signed out everywhere
-            self.sign_ins.revoke_user(name, f"administrator {_admin_name()}")
-        flash(f"{'Enabled' if enabled else 'Disabled'} user {name}.")
-        return redirect(url_for(".index"))
-
-    def _password(self, name: str):
-        with self.platform.db_session() as session:
-            user = as_tuple(self._user_or_404(session, name))
-        if request.method == "GET":
-            return render_template("peek_core_user/password.html", user=user, error=None,
-                                   min_length=self._policy_min())
-        try:
-            with self.platform.db_session() as session:
-                accounts.set_password(session, self._policy(), name,
-                                      request.form.get("password", ""),
-                                      request.form.get("confirm", ""))
-        except UserError as e:
-            return render_template("peek_core_user/password.html", user=user, error=e,
-                                   min_length=self._policy_min()), 422
-        self.platform.log.info("Administrator %s set a new password for user %s",
-                               _admin_name(), user.name)
-        # Whoever knew the old password is signed out with it.
-        revoked = self.sign_ins.revoke_user(user.name, f"administrator {_admin_name()}")
-        flash(f"Set a new password for user {user.name}"
-              f"{f' and signed them out ({revoked} sign-ins)' if revoked else ''}.")
-        return redirect(url_for(".index"))
-
-    def _policy_min(self) -> int:
-        return max(accounts.PASSWORD_FLOOR, self._policy().min_length)
-
-    # Admin pages: device sign-ins ------------------------------------------------------
-
-    def _sessions(self) -> str:
-        with self.platform.db_session() as session:
-            rows = [{"id": r.id, "user": r.user_name, "kind": r.kind, "address": r.address,
-                     "agent": r.user_agent, "created": r.created, "last_used": r.last_used}
-                    for r in self.sign_ins.live(session)]
-        return render_template("peek_core_user/sessions.html", sessions=rows)
-
-    def _revoke(self, session_id: str):
-        with self.platform.db_session() as session:
-            row = session.get(SignInSession, session_id)
-            if row is None:
-                abort(404, "there is no such sign-in")
-            user = row.user_name
-        if self.sign_ins.revoke(session_id, f"administrator {_admin_name()}"):
-            flash(f"Revoked a sign-in of {user}.")
-        else:
-            flash(f"That sign-in of {user} was revoked already.")
-        return redirect(url_for(".sessions"))
-
-    def _revoke_user(self, name: str):
-        count = self.sign_ins.revoke_user(name, f"administrator {_admin_name()}")
-        flash(f"Signed {name} out everywhere ({count} sign-in{'s' if count != 1 else ''}).")
-        return redirect(url_for(".sessions"))
