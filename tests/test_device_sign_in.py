@@ -532,6 +532,28 @@ def test_the_client_api_names_the_signed_in_user(peek):
                             "groups": ["field", "ops"], "api": "UserClientApi"}
 
 
+def test_the_client_api_finds_users_and_checks_passwords_through_the_server(peek):
+    access = password_grant(peek, "alice").json()["access_token"]
+
+    def lookups(name: str, password: str) -> dict:
+        reply = requests.get(f"{peek.mobile}/peek_plugin_tally/lookups", timeout=20,
+                             headers=bearer(access), params={"name": name,
+                                                             "password": password})
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    answer = lookups("Bob", PASSWORD)
+    assert answer["found"] == "bob" and answer["enabled"] is True
+    assert answer["password_right"] is True
+    assert answer["in_ops"] == ["alice", "bob"]
+    assert {"alice", "bob", "carol"} <= set(answer["everyone"])
+    assert lookups("bob", "not bob's password")["password_right"] is False
+    disabled = lookups("carol", PASSWORD)  # found, but her password lets nobody in
+    assert disabled["found"] == "carol" and disabled["enabled"] is False
+    assert disabled["password_right"] is False
+    assert lookups("nobody", PASSWORD)["found"] is None
+
+
 def test_in_a_browser_sign_in_revocation_and_sign_out(peek, page_in, screenshot):
     add_user(peek, "jack", display_name="Jack Jones")
     page = page_in(390, 844, allow_http=(401,))

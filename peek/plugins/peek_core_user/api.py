@@ -19,7 +19,7 @@ from typing import Any
 
 from .tuples import UserTuple
 
-__all__ = ["UserApi", "UserClientApi", "UserDirectory", "UserTuple", "DirectoryUnavailable",
+__all__ = ["UserLookup", "UserApi", "UserClientApi", "UserDirectory", "UserTuple", "DirectoryUnavailable",
            "SignInRefused", "SignInSlowedDown", "TABLE_DIRECTORY"]
 
 #: The name of the built-in directory: the users kept in core_user's tables
@@ -60,8 +60,8 @@ class UserDirectory(ABC):
         """Every user (enabled or not), by name."""
 
 
-class UserApi(ABC):
-    """What ``get_other_plugin_api("peek_core_user")`` returns on the server."""
+class UserLookup(ABC):
+    """Finding users and checking passwords, on the server and the client."""
 
     @abstractmethod
     def find_user(self, name: str) -> UserTuple | None:
@@ -81,6 +81,10 @@ class UserApi(ABC):
     def list_users(self, include_disabled: bool = False) -> list[UserTuple]:
         """Every user, by name; disabled ones only if asked."""
 
+
+class UserApi(UserLookup):
+    """What ``get_other_plugin_api("peek_core_user")`` returns on the server."""
+
     # For plugins that provide a directory backend (an LDAP plugin, say) ------
 
     @abstractmethod
@@ -95,10 +99,12 @@ class UserApi(ABC):
         """Withdraw the backend registered as ``name`` (nothing if there is none)."""
 
 
-class UserClientApi(ABC):
+class UserClientApi(UserLookup):
     """What ``get_other_plugin_api("peek_core_user")`` returns on the client
     service: who is signed in on the mobile and desktop sites, the device
-    websocket and the device REST API."""
+    websocket and the device REST API; and the :class:`UserLookup` methods,
+    each an RPC to the server (call them from a request or a thread of your
+    own; they raise ``RpcError`` while the server cannot be reached)."""
 
     @abstractmethod
     def current_user(self) -> UserTuple | None:

@@ -1,5 +1,6 @@
-"""The RPCs of device sign-in.  This module is public: the server serves
-them and the client service calls them (``platform.call_rpc``).
+"""The RPCs of device sign-in, and of the user lookups of the client's API.
+This module is public: the server serves them and the client service calls
+them (``platform.call_rpc``).
 
 Each answers a dict of the tokens of a sign-in (see ``_private/tokens.py``)::
 
@@ -37,3 +38,11 @@ def sign_out(session: str, by: str) -> bool:
     was unknown or revoked already."""
     from ._private.server.rpc_handlers import sign_out
     return sign_out(session, by)
+
+
+@rpc(service="server", callers=("client",), timeout=15)
+def lookup(method: str, *args) -> object:
+    """``UserApi.<method>(*args)`` on the server, for the client's
+    :class:`~.api.UserClientApi` (one of its :class:`~.api.UserLookup` methods)."""
+    from ._private.server.rpc_handlers import lookup
+    return lookup(method, *args)

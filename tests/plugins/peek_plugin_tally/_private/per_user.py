@@ -27,4 +27,17 @@ def register_client(platform):
                        groups=user and user.groups,
                        api="UserClientApi" if isinstance(api, UserClientApi) else repr(api))
 
+    @bp.route("/lookups")
+    def lookups():
+        """The client API's lookups (RPCs to the server), from a client plugin."""
+        from flask import request
+
+        api = platform.get_other_plugin_api("peek_core_user")
+        found = api.find_user(request.args["name"])
+        checked = api.check_password(request.args["name"], request.args["password"])
+        return jsonify(found=found and found.name, enabled=found and found.enabled,
+                       password_right=checked is not None,
+                       in_ops=[u.name for u in api.users_in_group("ops")],
+                       everyone=[u.name for u in api.list_users(include_disabled=True)])
+
     platform.add_blueprint(bp, "mobile")

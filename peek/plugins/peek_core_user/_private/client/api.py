@@ -6,6 +6,7 @@ from typing import Any
 
 from peek.plugin_api import current_device_user
 
+from ... import rpcs
 from ...api import UserClientApi
 from ...tuples import UserTuple
 
@@ -18,6 +19,24 @@ def as_user_tuple(user: Any) -> UserTuple | None:
 
 
 class UserClientApiImpl(UserClientApi):
+    def __init__(self, platform: Any):
+        self._platform = platform
+
+    def _ask(self, method: str, *args: Any) -> Any:
+        return self._platform.call_rpc(rpcs.lookup, method, *args)
+
+    def find_user(self, name: str) -> UserTuple | None:
+        return self._ask("find_user", name)
+
+    def check_password(self, name: str, password: str) -> UserTuple | None:
+        return self._ask("check_password", name, password)
+
+    def users_in_group(self, group: str, include_disabled: bool = False) -> list[UserTuple]:
+        return self._ask("users_in_group", group, include_disabled)
+
+    def list_users(self, include_disabled: bool = False) -> list[UserTuple]:
+        return self._ask("list_users", include_disabled)
+
     def current_user(self) -> UserTuple | None:
         try:
             return as_user_tuple(current_device_user())

@@ -16,7 +16,7 @@ class ClientHook(PluginHook):
     def load(self) -> None:
         self.sign_in = DeviceSignInImpl(self.platform,
                                         self.platform.signing_key(tokens.KEY_PURPOSE))
-        self._api = UserClientApiImpl()
+        self._api = UserClientApiImpl(self.platform)
         self.platform.add_blueprint(blueprint(self.platform, self.sign_in), "mobile")
 
     def start(self) -> None:

@@ -23,9 +23,9 @@ class ServerHook(PluginHook):
         self.sign_ins = SignIns(self.platform, self._api,
                                 self.platform.signing_key(tokens.KEY_PURPOSE))
         self.platform.add_tuple_provider(RevokedSessionTuple, self.sign_ins.revoked_recently)
-        for function in (rpcs.sign_in, rpcs.refresh, rpcs.sign_out):
+        for function in (rpcs.sign_in, rpcs.refresh, rpcs.sign_out, rpcs.lookup):
             self.platform.serve_rpc(function)
-        rpc_handlers.SIGN_INS = self.sign_ins
+        self._running = rpc_handlers.RUNNING = rpc_handlers.Running(self.sign_ins, self._api)
         self.platform.add_blueprint(AdminPages(self.platform, self._api, self.sign_ins)
                                     .blueprint(), "admin")
         self.platform.log.info("users loaded on the %s service", self.platform.service)
@@ -34,8 +34,8 @@ class ServerHook(PluginHook):
         self.platform.log.info("users started; directory %r", self._api.directory_name())
 
     def unload(self) -> None:
-        if rpc_handlers.SIGN_INS is self.sign_ins:
-            rpc_handlers.SIGN_INS = None
+        if rpc_handlers.RUNNING is self._running:
+            rpc_handlers.RUNNING = None
 
     @property
     def public_api(self) -> UserApiImpl:
