@@ -1,9 +1,9 @@
 """What the vortex benchmarks share: a platform of real processes and many devices.
 
 ``platform()`` starts ``peek server`` (on the embedded PostgreSQL of a new
-PEEK_HOME, with one local Dask worker) and ``peek client`` as separate
-processes, with the tally test plugin (tests/plugins/peek_plugin_tally)
-enabled.  ``AsyncDevice`` is a device websocket client on asyncio (a bare
+PEEK_HOME, with one local Dask worker unless told otherwise) and ``peek
+client`` as separate processes, with the tally test plugin
+(tests/plugins/peek_plugin_tally) enabled.  ``AsyncDevice`` is a device websocket client on asyncio (a bare
 protocol, no websocket library), so that one benchmark process holds
 thousands of them without a thread each, at little cost per message.
 """
@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import msgspec  # noqa: E402
 import requests  # noqa: E402
 
 from tests.vortex_harness import ServiceRun, install_tally, set_vortex_config  # noqa: E402
@@ -45,15 +46,17 @@ def write_config(home: Path, service: str, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2))
 
 
-def bench_home(home: Path, services: tuple[str, ...]) -> dict[str, int]:
+def bench_home(home: Path, services: tuple[str, ...],
+               local_workers: int = 1) -> dict[str, int]:
     """Config files for ``services`` (the server on its own embedded PostgreSQL
-    and one local Dask worker) on free ports; returns the ports."""
+    and ``local_workers`` local Dask workers) on free ports; returns the ports."""
     ports = {k: free_port() for k in ("admin", "server", "mobile", "agent", "pg", "dash")}
     common = {"server": {"port": ports["server"], "secret": "bench-secret"},
               "logging": {"level": "WARNING"}}
     write_config(home, "server", {**common, "http": {"port": ports["admin"]},
                                   "embeddedPostgres": {"port": ports["pg"]},
-                                  "dask": {"localWorkers": 1, "dashboardPort": ports["dash"]}})
+                                  "dask": {"localWorkers": local_workers,
+                                           "dashboardPort": ports["dash"]}})
     for service in services:
         if service != "server":
             write_config(home, service, {**common, "http": {"port": ports[
@@ -84,11 +87,14 @@ def running(home: Path, ports: dict[str, int], services: tuple[str, ...]) -> Ite
 
 
 @contextlib.contextmanager
-def platform(client_vortex: dict | None = None) -> Iterator[dict[str, int]]:
-    """Server and client processes with the tally plugin; yields their ports."""
+def platform(client_vortex: dict | None = None,
+             local_workers: int = 1) -> Iterator[dict[str, int]]:
+    """Server and client processes with the tally plugin; yields their ports.
+    ``local_workers``: the server's Dask worker processes (0: the scheduler
+    only, for a benchmark that runs no tasks)."""
     with tempfile.TemporaryDirectory(prefix="peek-bench-") as tmp:
         home = Path(tmp)
-        ports = bench_home(home, ("server", "client"))
+        ports = bench_home(home, ("server", "client"), local_workers)
         install_tally(home)
         set_vortex_config(home, "client", **(client_vortex or {}))
         with running(home, ports, ("server", "client")):
@@ -174,7 +180,7 @@ class AsyncDevice:
                 self._fragments.append(payload)
                 if fin:
                     message, self._fragments = b"".join(self._fragments), []
-                    self.on_frame(json.loads(message), now)
+                    self.on_frame(msgspec.json.decode(message), now)
 
     def _write(self, opcode: int, payload: bytes) -> None:
         """One frame, masked as a client's must be."""
@@ -190,7 +196,7 @@ class AsyncDevice:
     async def send(self, frame: dict) -> None:
         if self.closed:
             raise ConnectionError("closed")
-        self._write(0x1, json.dumps(frame).encode())
+        self._write(0x1, msgspec.json.encode(frame))
 
     async def close(self) -> None:
         if self.transport is not None and not self.closed:

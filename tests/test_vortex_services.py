@@ -287,8 +287,11 @@ def test_rest_data_actions_and_openapi(services, site_ports):
     again = requests.post(f"{base}/actions", json=body, timeout=10)
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() and first.json()["result"]["count"] == 4
-    assert requests.get(f"{base}/data", params={"selector": selector},
-                        timeout=10).json()["tuples"][0]["count"] == 4
+    # The client's cache of the selector gets the new data after the commit
+    # (the server reloads it), which may be a moment after the answer.
+    wait_for(lambda: requests.get(f"{base}/data", params={"selector": selector},
+                                  timeout=10).json()["tuples"][0]["count"] == 4,
+             timeout=10, what="the new count in the data")
 
     failing = requests.post(f"{base}/actions", timeout=10, json={
         "type": "action", "id": str(uuid.uuid4()), "tuple": tally("melons", -1)})

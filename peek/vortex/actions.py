@@ -22,13 +22,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import msgspec
 import sqlalchemy
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from peek.models.vortex_action import VortexAction
@@ -38,8 +39,26 @@ from peek.vortex.frames import frame
 log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+_json_encode = msgspec.json.encode
 _table = VortexAction.__table__
-_RECORD = insert(_table).on_conflict_do_nothing().returning(_table.c.id)
+# The bookkeeping of every batch, as plain SQL (psycopg2 parameters, arrays
+# for the ids) run on the driver's cursor: no statement to compile and no
+# result objects, and two round trips whatever the batch's size: the
+# transaction begins with the look-up of the ids already answered and commits
+# with the insert of the new answers (a copy recorded meanwhile by another
+# transaction fails it, as a unique violation).  ``{table}`` is the quoted
+# name of peek.vortex_action.
+_BEGIN_SQL = "BEGIN; SELECT id, answer FROM {table} WHERE id = ANY(%(ids)s)"
+_COMMIT_SQL = ("INSERT INTO {table} (id, tuple_type, answer) SELECT * FROM "
+               "unnest(%(ids)s::varchar[], %(types)s::varchar[], %(answers)s::text[]); "
+               "COMMIT")
+_UNIQUE_VIOLATION = "23505"
+_TRANSACTION_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg2's TRANSACTION_STATUS_IDLE)
+#: A connection that applied a batch less than this long ago applies the next
+#: one as it is; an older one goes back to the pool, and the pool checks a
+#: connection (pre-ping) before handing it out.  Up to ``_WARM_MAX`` are kept.
+WARM_S = 1.0
+_WARM_MAX = 8
 
 
 @dataclass
@@ -80,8 +99,15 @@ _RETRYABLE_CODES = {"40P01", "40001"}
 
 
 def _retryable(error: BaseException) -> bool:
-    return (isinstance(error, sqlalchemy.exc.DBAPIError)
-            and getattr(error.orig, "pgcode", None) in _RETRYABLE_CODES)
+    """A "try again" from the database, or a connection that broke (a kept
+    one, say, after the database restarted): the whole transaction is lost,
+    and applying the batch again, on another connection, may succeed."""
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return (error.connection_invalidated
+                or getattr(error.orig, "pgcode", None) in _RETRYABLE_CODES)
+    # What a processor runs on the driver's own cursor (ctx.session.connection()
+    # .connection) raises the driver's errors, unwrapped.
+    return getattr(error, "pgcode", None) in _RETRYABLE_CODES
 
 
 @dataclass
@@ -108,7 +134,12 @@ class _RecordedMeanwhile(Exception):
 def answer(action_id: str, result: Any = None, error: str | None = None) -> str:
     if error is not None:
         return frame("result", id=action_id, error=error)
-    return frame("result", id=action_id, result=msgspec.Raw(tuples.encode(result)))
+    encoded = tuples.encode(result)
+    if b"\n" in encoded:  # raw JSON with a newline: frame() keeps a frame one line
+        return frame("result", id=action_id, result=msgspec.Raw(encoded))
+    # What frame() makes of it (keys sorted), without building a dict per answer.
+    return (b'{"id":%s,"result":%s,"type":"result"}'
+            % (_json_encode(action_id), encoded)).decode()
 
 
 class ActionProcessors:
@@ -117,6 +148,12 @@ class ActionProcessors:
         self._by_type: dict[str, tuple[str, Processor]] = {}
         self._defaults: dict[str, Processor] = {}  # plugin package -> processor
         self._lock = threading.Lock()
+        table = engine.dialect.identifier_preparer.format_table(_table)
+        self._begin_sql = _BEGIN_SQL.format(table=table)
+        self._commit_sql = _COMMIT_SQL.format(table=table)
+        # Connections that applied a batch lately, the latest last, with when.
+        self._warm: deque[tuple[sqlalchemy.Connection, float]] = deque()
+        self._warm_lock = threading.Lock()
 
     def add(self, owner: str, processor: Processor, tuple_type: str | None = None) -> None:
         """Route actions of ``tuple_type`` to ``processor``; without a type,
@@ -189,55 +226,166 @@ class ActionProcessors:
             except _RecordedMeanwhile:
                 log.info("Copies of %d actions were recorded meanwhile; applying again",
                          len(work))
-            except sqlalchemy.exc.SQLAlchemyError as e:
+            except Exception as e:
+                retry = _retryable(e)
+                if not (retry or isinstance(e, sqlalchemy.exc.SQLAlchemyError)):
+                    raise
                 error = e
-                if not _retryable(e):
+                if not retry:
                     break
                 log.info("%d actions rolled back together (%s); applying them again",
-                         len(work), type(e.orig).__name__)
+                         len(work), type(getattr(e, "orig", e)).__name__)
         log.error("%d actions not recorded: %s", len(work), error)
         return [answer(item.action_id, error=(
             "the server could not record the action (database unavailable); "
             "resend it with the same id")) for item in work]
 
-    def _recorded(self, conn: sqlalchemy.Connection, ids: list[str]) -> dict[str, str]:
-        return dict(conn.execute(sqlalchemy.select(_table.c.id, _table.c.answer)
-                                 .where(_table.c.id.in_(ids))).all())
+    def _begin(self, conn: sqlalchemy.Connection, ids: list[str]) -> dict[str, str]:
+        """Begin the batch's transaction; the answers already recorded of ``ids``."""
+        with self._execute(conn, self._begin_sql, {"ids": ids}) as cursor:
+            return dict(cursor.fetchall())
+
+    def _commit(self, conn: sqlalchemy.Connection, ids: list[str], types: list[str],
+                replies: list[str]) -> None:
+        """Record the answers and commit."""
+        if not ids:
+            self._execute(conn, "COMMIT", None).close()
+            return
+        try:
+            self._execute(conn, self._commit_sql, {
+                "ids": ids, "types": types, "answers": replies}).close()
+        except sqlalchemy.exc.DBAPIError as e:
+            if getattr(e.orig, "pgcode", None) == _UNIQUE_VIOLATION:
+                raise _RecordedMeanwhile() from e
+            raise
+
+    def _rollback(self, conn: sqlalchemy.Connection) -> None:
+        """End what is left of the batch's transaction (see _checkout)."""
+        if conn.invalidated or conn.closed or self._idle(conn):
+            return
+        try:
+            self._execute(conn, "ROLLBACK", None).close()
+        except sqlalchemy.exc.DBAPIError:
+            if not conn.invalidated:  # in no state to apply another batch
+                conn.invalidate()
+
+    @staticmethod
+    def _idle(conn: sqlalchemy.Connection) -> bool:
+        """Whether the database connection is in no transaction (libpq's own word)."""
+        driver = conn.connection.driver_connection
+        return driver.info.transaction_status == _TRANSACTION_IDLE
+
+    def _execute(self, conn: sqlalchemy.Connection, statement: str,
+                 params: dict[str, Any]) -> Any:
+        """The driver's cursor on ``conn``, having run ``statement``.  A
+        failure is raised as SQLAlchemy raises it (a DBAPIError, the
+        connection invalidated if it broke), as exec_driver_sql would."""
+        connection = conn.connection
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, params)
+        except Exception as e:
+            driver_error = self.engine.dialect.loaded_dbapi.Error
+            if not isinstance(e, driver_error):
+                cursor.close()
+                raise
+            lost = self.engine.dialect.is_disconnect(e, connection, cursor)
+            cursor.close()
+            if lost:
+                conn.invalidate(e)
+            raise sqlalchemy.exc.DBAPIError.instance(
+                statement, params, e, driver_error, connection_invalidated=lost) from e
+        return cursor
+
+    def _checkout(self) -> sqlalchemy.Connection:
+        """The connection to apply a batch on: the one that applied one last,
+        if that was lately; otherwise one from the pool."""
+        now, stale = time.monotonic(), []
+        with self._warm_lock:
+            while self._warm:
+                conn, used = self._warm.pop()
+                if now - used < WARM_S:
+                    break
+                stale.append(conn)
+            else:
+                conn = None
+            if conn is not None:  # the rest, used before it, may have gone stale
+                while self._warm and now - self._warm[0][1] >= WARM_S:
+                    stale.append(self._warm.popleft()[0])
+        for old in stale:
+            old.close()
+        if conn is None:
+            # The driver in autocommit mode: it sends no BEGIN of its own before
+            # a batch's first statement (a round trip), and nothing on commit or
+            # rollback; the batch begins and ends its transaction itself, in
+            # its first and last statements.  SQLAlchemy's transaction on it is
+            # bookkeeping (savepoints and the processors' sessions nest in it),
+            # and the pool resets the mode when it gets the connection back.
+            conn = self.engine.connect()
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
+    def _checkin(self, conn: sqlalchemy.Connection) -> None:
+        if not (conn.closed or conn.invalidated or conn.in_transaction()
+                or not self._idle(conn)):
+            with self._warm_lock:
+                if len(self._warm) < _WARM_MAX:
+                    self._warm.append((conn, time.monotonic()))
+                    return
+        conn.close()
+
+    def release(self) -> None:
+        """Give the connections kept for the next batches back to the pool."""
+        with self._warm_lock:
+            kept, self._warm = [c for c, _ in self._warm], deque()
+        for conn in kept:
+            conn.close()
 
     def _apply(self, work: list[PreparedAction], answers: dict[int, str],
                isolated: bool) -> None:
         after_commit: list[tuple[str, Callable[[], Any]]] = []
-        records: list[dict[str, str]] = []
-        with self.engine.connect() as conn, conn.begin() as transaction:
-            recorded = self._recorded(conn, [item.action_id for item in work])
-            shared: list[Session] = []  # the fast path's one session, once opened
+        ids: list[str] = []
+        types: list[str] = []
+        replies: list[str] = []
+        conn = self._checkout()
+        try:
+            with conn.begin() as transaction:  # SQLAlchemy's; the database's: _begin
+                recorded = self._begin(conn, [item.action_id for item in work])
+                shared: list[Session] = []  # the fast path's one session, once opened
 
-            def open_shared() -> Session:
-                if not shared:
-                    shared.append(Session(bind=conn, join_transaction_mode="rollback_only"))
-                return shared[0]
-            try:
-                for index, item in enumerate(work):
-                    if item.action_id in recorded:
-                        log.info("Action %s (%s) was already applied: answered again",
-                                 item.action_id, item.name)
-                        answers[index] = recorded[item.action_id]
-                        continue
-                    if isolated:
-                        reply, callbacks = self._run_in_savepoint(conn, item)
-                    else:
-                        reply, callbacks = self._run(item, open_shared, transaction)
-                    records.append({"id": item.action_id, "tuple_type": item.name,
-                                    "answer": reply})
-                    recorded[item.action_id] = answers[index] = reply
-                    after_commit += [(item.action_id, c) for c in callbacks]
-            finally:
-                for session in shared:
-                    session.close()
-            if records:
-                inserted = conn.execute(_RECORD, records).all()
-                if len(inserted) < len(records):
-                    raise _RecordedMeanwhile()
+                def open_shared() -> Session:
+                    if not shared:
+                        shared.append(Session(bind=conn,
+                                              join_transaction_mode="rollback_only"))
+                    return shared[0]
+                try:
+                    for index, item in enumerate(work):
+                        if item.action_id in recorded:
+                            log.info("Action %s (%s) was already applied: answered again",
+                                     item.action_id, item.name)
+                            answers[index] = recorded[item.action_id]
+                            continue
+                        if isolated:
+                            reply, callbacks = self._run_in_savepoint(conn, item)
+                        else:
+                            reply, callbacks = self._run(item, open_shared, transaction)
+                        ids.append(item.action_id)
+                        types.append(item.name)
+                        replies.append(reply)
+                        recorded[item.action_id] = answers[index] = reply
+                        if callbacks:
+                            after_commit += [(item.action_id, c) for c in callbacks]
+                finally:
+                    for session in shared:
+                        session.close()
+                self._commit(conn, ids, types, replies)
+        except sqlalchemy.exc.DBAPIError as e:
+            if e.connection_invalidated:  # the database went away: so did the rest
+                self.release()
+            raise
+        finally:
+            self._rollback(conn)  # unless committed
+            self._checkin(conn)
         for action_id, callback in after_commit:
             try:
                 callback()

@@ -24,6 +24,9 @@ class SerialLanes:
         self._executor = executor
         self._handle = handle
         self._max_batch = max_batch
+        # A lane's deque stays once made (there is one per plugin and lane
+        # number): appending and taking from it need no lock, only claiming
+        # the lane (who drains it) does.
         self._waiting: dict[Hashable, deque] = {}
         self._running: set[Hashable] = set()
         self._lock = threading.Lock()
@@ -31,23 +34,36 @@ class SerialLanes:
     def put(self, key: Hashable, item: Any) -> None:
         """Queue ``item`` in ``key``'s lane; it is handled after everything
         queued there before it, in a batch with whatever waits beside it."""
+        items = self._waiting.get(key)
+        if items is None:
+            with self._lock:
+                items = self._waiting.setdefault(key, deque())
+        items.append(item)
+        # A lane being drained sees the item; one that stopped after its last
+        # look sees it in the look it takes after stopping (see _drain).
+        if key not in self._running and self._claim(key):
+            self._executor.submit(self._drain, key)
+
+    def _claim(self, key: Hashable) -> bool:
+        """Become the lane's one drainer, unless it has one; True if so."""
         with self._lock:
-            self._waiting.setdefault(key, deque()).append(item)
             if key in self._running:
-                return
+                return False
             self._running.add(key)
-        self._executor.submit(self._drain, key)
+        return True
 
     def _drain(self, key: Hashable) -> None:
+        items = self._waiting[key]
         while True:
-            with self._lock:
-                items = self._waiting.get(key)
-                if not items:
-                    self._waiting.pop(key, None)
-                    self._running.discard(key)
-                    return
+            while items:  # only the lane's drainer takes from it
                 batch = [items.popleft() for _ in range(min(len(items), self._max_batch))]
-            try:
-                self._handle(key, batch)
-            except Exception:  # the handler answers its own failures; keep the lane going
-                log.exception("Lane %s failed on a batch of %d", key, len(batch))
+                try:
+                    self._handle(key, batch)
+                except Exception:  # the handler answers its own failures; keep going
+                    log.exception("Lane %s failed on a batch of %d", key, len(batch))
+            with self._lock:
+                self._running.discard(key)
+            # An item put between the last look and now may have seen the lane
+            # still running: take it on, unless its put claimed the lane.
+            if not items or not self._claim(key):
+                return

@@ -51,6 +51,8 @@ class ServerVortex:
 
     def stop(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+        if self._actions is not None:
+            self._actions.release()
 
     def handle(self, link: Any, service: str, message: Frame) -> None:
         """A frame from a client or agent service's ``link``."""
