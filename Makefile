@@ -9,8 +9,12 @@ VENDOR := peek/static/vendor
 run: install assets
 	$(BIN)/peek run
 
+# Test files are spread over TEST_WORKERS processes (each with its own PostgreSQL,
+# Dask cluster and browser); a file's tests stay together, in order.
+TEST_WORKERS ?= 2
+
 test: install assets
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

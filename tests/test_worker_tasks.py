@@ -168,11 +168,13 @@ def test_workers_page_lists_the_cluster_and_serves_the_dask_dashboard(server, no
 def test_workers_page_shows_a_running_batch_live_with_the_dashboard_plots(
         home, site_ports, server_listening, page_in):
     noop = server_listening.runtime.plugins.records[NOOP].platform
-    job = noop.workers.batch(tasks.sleep_block, [("x", 0.25)] * 40, chunk_size=1,
-                             title="slow batch")
     page = page_in()
+    # On the page first (signing in takes a while on a busy machine): the batch
+    # then appears in the page's next refresh.
     sign_in_page(page, f"http://127.0.0.1:{site_ports['admin']}",
                  server_listening.runtime.database_url, "/workers")
+    job = noop.workers.batch(tasks.sleep_block, [("x", 0.25)] * 40, chunk_size=1,
+                             title="slow batch")
     bar = page.locator("article.peek-job", has_text="slow batch").locator("progress")
     first = int(bar.get_attribute("value"))
     assert first < 40
@@ -183,6 +185,11 @@ def test_workers_page_shows_a_running_batch_live_with_the_dashboard_plots(
     page.wait_for_selector("article.peek-job[data-finished=true]", timeout=30000)
 
     link = page.get_attribute("#dask-dashboard", "href")
+    # Leaving the page must not abort its 2 s refresh mid-request (a failed
+    # request): stop refreshing just after one has finished.
+    with page.expect_request_finished(lambda r: "/workers/status" in r.url, timeout=30000):
+        pass
+    page.evaluate("document.getElementById('workers-status').remove()")
     with page.expect_websocket(lambda ws: "/workers/dashboard/" in ws.url) as opened:
         page.goto(f"http://127.0.0.1:{site_ports['admin']}{link}")
     opened.value.wait_for_event("framereceived", timeout=30000)  # Bokeh's plots, live

@@ -7,6 +7,7 @@ lock even the right password is refused, so guessing gets nowhere.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,7 +22,10 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 MIN_PASSWORD_LENGTH = 8
 #: Compared against when the name is unknown, so that an unknown name takes as
 #: long to refuse as a wrong password.
-_DUMMY_HASH = generate_password_hash("not a password of anyone")
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: scrypt is slow on purpose."""
+    return generate_password_hash("not a password of anyone")
 
 
 class AccountError(ValueError):
@@ -106,7 +110,7 @@ def authenticate(session: Session, name: str, password: str,
     user = session.scalar(sa.select(AdminUser).where(AdminUser.name == name)
                           .with_for_update())
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         session.rollback()
         raise SignInRefused("wrong name or password")
     now = _now()

@@ -296,12 +296,15 @@ class WorkerPool:
 
     def _time_out(self, task: Task) -> None:
         error = TaskTimeout(f"{task.name} had no result within {task.timeout:g} s")
-        if task.dask is not None:
+        dask_future = task.dask
+        # Settled before cancelling: else the cancel, seen on the event loop, can
+        # settle it first as cancelled.
+        self._finish(task, error=error)
+        if dask_future is not None:
             try:
-                task.dask.cancel()
+                dask_future.cancel()
             except Exception as e:  # cancelling is best effort
                 log.debug("Cancelling %s: %s", task.name, e)
-        self._finish(task, error=error)
 
     def _cancelled_by_caller(self, future: Future, task: Task) -> None:
         if not future.cancelled():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import sqlalchemy as sa
@@ -15,7 +16,10 @@ from ..storage import UserAccount, UserGroup
 
 #: Checked against when the name is unknown or the user disabled, so that
 #: every refusal takes as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not the password of anyone")
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: scrypt is slow on purpose."""
+    return generate_password_hash("not the password of anyone")
 
 
 def as_tuple(user: UserAccount) -> UserTuple:
@@ -37,7 +41,7 @@ class TableDirectory(UserDirectory):
         with self._db_session() as session:
             user = accounts.find(session, name) if name else None
             if user is None or not user.enabled:
-                check_password_hash(_DUMMY_HASH, password or "")
+                check_password_hash(_dummy_hash(), password or "")
                 return None
             if not check_password_hash(user.password_hash, password or ""):
                 return None
