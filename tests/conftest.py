@@ -7,6 +7,7 @@ each test that asks for ``database_url`` gets a fresh database in it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -88,19 +89,28 @@ def pg_server(tmp_path_factory) -> Iterator[EmbeddedPostgres]:
     server.stop()
 
 
-@pytest.fixture
-def database_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
-    """A fresh, empty database for one test."""
+@contextlib.contextmanager
+def new_database(pg_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database in the harness's PostgreSQL, dropped afterwards."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(host=pg_server.host, port=pg_server.port, user="peek",
                              dbname="postgres")
     admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://peek@{pg_server.host}:{pg_server.port}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://peek@{pg_server.host}:{pg_server.port}/{name}"
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def database_url(pg_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    with new_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture

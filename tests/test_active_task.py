@@ -14,12 +14,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 import requests
 
 from tests.admin_session import admin_client, csrf_token
-from tests.conftest import enable_plugins, free_port, query, wait_for, write_config
+from tests.conftest import (enable_plugins, free_port, new_database, query, wait_for,
+                            write_config)
 
 ACTIVE_TASK = "peek_plugin_active_task"
 CORE_USER = "peek_core_user"
@@ -65,16 +65,8 @@ def add_users(database_url: str, *names: str) -> None:
 
 @pytest.fixture(scope="module")
 def module_db(pg_server):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host=pg_server.host, port=pg_server.port, user="peek",
-                             dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://peek@{pg_server.host}:{pg_server.port}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with new_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,14 @@ import time
 import uuid
 from types import SimpleNamespace
 
-import psycopg2
 import pytest
 import requests
 import simple_websocket
 from requests.adapters import HTTPAdapter
 
 from tests.admin_session import admin_requests, csrf_token
-from tests.conftest import enable_plugins, free_port, query, wait_for, write_config
+from tests.conftest import (enable_plugins, free_port, new_database, query, wait_for,
+                            write_config)
 from tests.vortex_harness import Device, ServiceRun, install_tally
 
 CORE_USER = "peek_core_user"
@@ -50,45 +50,36 @@ def peek(tmp_path_factory, pg_server, dask_scheduler):
     home = tmp_path_factory.mktemp("sign-in") / "peek-home"
     home.mkdir()
     ports = {name: free_port() for name in ("admin", "server", "mobile")}
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    postgres = psycopg2.connect(host=pg_server.host, port=pg_server.port, user="peek",
-                                dbname="postgres")
-    postgres.autocommit = True
-    with postgres.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    database_url = f"postgresql://peek@{pg_server.host}:{pg_server.port}/{name}"
-    common = {"server": {"host": "127.0.0.1", "port": ports["server"],
-                         "secret": "test-secret"}}
-    write_config(home, "server", {**common, "http": {"port": ports["admin"]},
-                                  "sqlalchemy": {"connectUrl": database_url},
-                                  "dask": {"schedulerAddress": dask_scheduler}})
-    write_config(home, "client", {**common, "http": {"port": ports["mobile"]}})
-    install_tally(home)
-    enable_plugins(home, ["peek_plugin_tally", CORE_USER], "server", "client")
-    server = ServiceRun("server", home, ports["admin"]).start().wait_ready()
-    client = ServiceRun("client", home, ports["mobile"]).start().wait_ready()
-    mobile = f"http://127.0.0.1:{ports['mobile']}"
-    admin_base = f"http://127.0.0.1:{ports['admin']}"
-    try:
-        # The client service guards its routes once peek_core_user started there.
-        wait_for(lambda: requests.get(f"{mobile}/", allow_redirects=False, timeout=5,
-                                      headers={"Accept": "text/html"}).status_code == 302,
-                 what="the client's sign-in guard")
-        admin = admin_requests(admin_base, database_url)
-        env = SimpleNamespace(home=home, ports=ports, database_url=database_url,
-                              mobile=mobile, admin_base=admin_base, admin=admin,
-                              server=server, client=client)
-        for user, groups, enabled in (("alice", "ops, field", True), ("bob", "ops", True),
-                                      ("carol", "", False)):
-            add_user(env, user, groups=groups, enabled=enabled,
-                     display_name=user.capitalize() + " Example")
-        yield env
-    finally:
-        client.stop()
-        server.stop()
-        with postgres.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        postgres.close()
+    with new_database(pg_server) as database_url:
+        common = {"server": {"host": "127.0.0.1", "port": ports["server"],
+                             "secret": "test-secret"}}
+        write_config(home, "server", {**common, "http": {"port": ports["admin"]},
+                                      "sqlalchemy": {"connectUrl": database_url},
+                                      "dask": {"schedulerAddress": dask_scheduler}})
+        write_config(home, "client", {**common, "http": {"port": ports["mobile"]}})
+        install_tally(home)
+        enable_plugins(home, ["peek_plugin_tally", CORE_USER], "server", "client")
+        server = ServiceRun("server", home, ports["admin"]).start().wait_ready()
+        client = ServiceRun("client", home, ports["mobile"]).start().wait_ready()
+        mobile = f"http://127.0.0.1:{ports['mobile']}"
+        admin_base = f"http://127.0.0.1:{ports['admin']}"
+        try:
+            # The client service guards its routes once peek_core_user started there.
+            wait_for(lambda: requests.get(f"{mobile}/", allow_redirects=False, timeout=5,
+                                          headers={"Accept": "text/html"}).status_code == 302,
+                     what="the client's sign-in guard")
+            admin = admin_requests(admin_base, database_url)
+            env = SimpleNamespace(home=home, ports=ports, database_url=database_url,
+                                  mobile=mobile, admin_base=admin_base, admin=admin,
+                                  server=server, client=client)
+            for user, groups, enabled in (("alice", "ops, field", True), ("bob", "ops", True),
+                                          ("carol", "", False)):
+                add_user(env, user, groups=groups, enabled=enabled,
+                         display_name=user.capitalize() + " Example")
+            yield env
+        finally:
+            client.stop()
+            server.stop()
 
 
 def add_user(peek, name, groups="", enabled=True, display_name=""):
