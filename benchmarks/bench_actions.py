@@ -26,7 +26,7 @@ import time
 from vortex_bench import AsyncDevice, median, percentile, platform, report
 
 DEVICES = 100
-RATE = 2000
+RATE = 2100
 SECONDS = 5
 RUNS = 3
 
