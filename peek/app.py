@@ -16,7 +16,7 @@ from peek import __version__
 from peek.auth.guard import current_admin, init_admin_auth
 from peek.blueprints import site_blueprints
 from peek.customisations import customisations_dir, install_customisations
-from peek.device_auth import current_device_user, guard
+from peek.device_auth import current_device_user, current_device_user_name, guard
 from peek.offline import mark_offline_page, offline_page
 from peek.plugin_system.archive import Limits
 from peek.extensions import db, migrate, sock
@@ -90,9 +90,8 @@ def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> Non
                         **filter: object) -> Markup:
             """A live element: ``partial`` rendering the selector's tuples, kept
             current; ``offline`` keeps its latest data for offline use."""
-            user = current_device_user()
             selector = for_user(TupleSelector.of(tuple_type, **filter),
-                                user.name if user else None)
+                                current_device_user_name())
             return runtime.vortex.live.placeholder(partial, selector, offline=offline)
         app.jinja_env.globals.update(vortex_live=vortex_live, offline_page=offline_page,
                                      device_user=current_device_user,

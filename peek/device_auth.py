@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from flask import Request, Response, current_app, g, jsonify, redirect, request
 
-__all__ = ["DeviceUser", "DeviceSignIn", "public", "current_device_user", "guard"]
+__all__ = ["DeviceUser", "DeviceSignIn", "public", "current_device_user", "current_device_user_name",
+           "guard"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ def current_device_user() -> DeviceUser | None:
     """The user signed in on the current request (None: nobody, or no
     sign-in plugin is enabled)."""
     return g.get("peek_device_user")
+
+
+def current_device_user_name() -> str | None:
+    """The name of :func:`current_device_user`, or None."""
+    user = current_device_user()
+    return user.name if user is not None else None
 
 
 def _is_public(endpoint: str | None) -> bool:

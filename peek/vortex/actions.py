@@ -34,12 +34,11 @@ from sqlalchemy.orm import Session
 
 from peek.models.vortex_action import VortexAction
 from peek.vortex import tuples
-from peek.vortex.frames import frame
+from peek.vortex.frames import frame, result_frame
 
 log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
-_json_encode = msgspec.json.encode
 _table = VortexAction.__table__
 # The bookkeeping of every batch, as plain SQL (psycopg2 parameters, arrays
 # for the ids) run on the driver's cursor: no statement to compile and no
@@ -134,12 +133,7 @@ class _RecordedMeanwhile(Exception):
 def answer(action_id: str, result: Any = None, error: str | None = None) -> str:
     if error is not None:
         return frame("result", id=action_id, error=error)
-    encoded = tuples.encode(result)
-    if b"\n" in encoded:  # raw JSON with a newline: frame() keeps a frame one line
-        return frame("result", id=action_id, result=msgspec.Raw(encoded))
-    # What frame() makes of it (keys sorted), without building a dict per answer.
-    return (b'{"id":%s,"result":%s,"type":"result"}'
-            % (_json_encode(action_id), encoded)).decode()
+    return result_frame(action_id, tuples.encode(result))
 
 
 class ActionProcessors:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from markupsafe import Markup
 
 from peek.vortex import frames, tuples
+from peek.vortex.latest import LatestOnly
 from peek.vortex.proxy import ObservableProxy
 from peek.vortex.selector import TupleSelector
 
@@ -55,23 +56,14 @@ class _Renderer:
         self.id = element_id(partial, selector)
         self.pages: set[Any] = set()
         self.html: str | None = None
-        self._latest: str | None = None
-        self._queued = False
         self._lock = threading.Lock()
+        self._frames = LatestOnly(owner.executor, self._render)
 
     def send(self, frame: str) -> bool:
-        """A data (or error) frame from the proxy: render it off the fan-out path."""
-        with self._lock:
-            self._latest = frame
-            if self._queued:
-                return True  # the queued render takes the latest frame
-            self._queued = True
-        self.owner.executor.submit(self._render)
-        return True
+        """A data (or error) frame from the proxy: rendered off the fan-out path."""
+        return self._frames.send(frame)
 
-    def _render(self) -> None:
-        with self._lock:
-            frame, self._queued = self._latest, False
+    def _render(self, frame: str) -> None:
         message = frames.parse(frame)
         if message.type == "data":
             body = self.owner.render(self.template, tuples.decode(message.tuples or b"[]"),

@@ -8,11 +8,11 @@ current data again after every reconnect.
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import Executor
 from typing import Any, Callable
 
 from peek.vortex import frames, tuples
+from peek.vortex.latest import LatestOnly
 from peek.vortex.selector import TupleSelector
 
 log = logging.getLogger(__name__)
@@ -25,27 +25,11 @@ class Watcher:
         self.name = f"{owner} watching {selector.key.decode()}"
         self.selector = selector
         self._callback = callback
-        self._executor = executor
-        self._latest: str | None = None
-        self._queued = False
-        self._lock = threading.Lock()
-        self._delivering = threading.Lock()  # one callback at a time, in order
+        self._frames = LatestOnly(executor, self._handle)
 
     def send(self, frame: str) -> bool:
         """A frame from the proxy: handled off the fan-out path, latest first."""
-        with self._lock:
-            self._latest = frame
-            if self._queued:
-                return True
-            self._queued = True
-        self._executor.submit(self._deliver)
-        return True
-
-    def _deliver(self) -> None:
-        with self._delivering:
-            with self._lock:
-                frame, self._queued = self._latest, False
-            self._handle(frame)
+        return self._frames.send(frame)
 
     def _handle(self, frame: str) -> None:
         message = frames.parse(frame)

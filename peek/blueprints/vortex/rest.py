@@ -11,7 +11,7 @@ import msgspec
 from flask import Response, jsonify, request
 
 from peek.blueprints.vortex.openapi import document
-from peek.device_auth import current_device_user, public
+from peek.device_auth import current_device_user_name, public
 from peek.runtime import current_runtime
 from peek.vortex import frames
 from peek.vortex.selector import TupleSelector, for_user
@@ -32,11 +32,6 @@ class _FirstFrame:
         return True
 
 
-def _user_name() -> str | None:
-    user = current_device_user()
-    return user.name if user is not None else None
-
-
 def _json(text: str, status: int) -> Response:
     return Response(text, status=status, mimetype="application/json")
 
@@ -54,7 +49,7 @@ def data():
                       f"{{\"name\": ..., \"filter\": {{...}}}}: {e}", 400)
     vortex = current_runtime().vortex
     waiter = _FirstFrame(f"rest {request.remote_addr}")
-    vortex.proxy.subscribe(waiter, for_user(selector, _user_name()))
+    vortex.proxy.subscribe(waiter, for_user(selector, current_device_user_name()))
     try:
         if not waiter.arrived.wait(vortex.actions.timeout_s):
             return _error(f"no data from the server within {vortex.actions.timeout_s:g} s",
@@ -76,7 +71,7 @@ def action():
                       '"tuple": {"_tt": "<type name>", ...}}', 400)
     vortex = current_runtime().vortex
     reply = _FirstFrame(f"rest {request.remote_addr}")
-    vortex.actions.forward(message.id, message.tuple_, reply.send, user=_user_name())
+    vortex.actions.forward(message.id, message.tuple_, reply.send, user=current_device_user_name())
     reply.arrived.wait(vortex.actions.timeout_s + 5)
     if reply.frame is None:  # the forwarder answers every action by its timeout
         return _error("no answer", 504)
