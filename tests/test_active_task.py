@@ -419,19 +419,6 @@ def test_the_tutorial_sends_a_task_from_its_admin_page(server, api):
 
 # On a real client service, with devices signed in -------------------------------------
 
-def _sign_in_landed() -> bool:
-    from peek.plugin_system.discovery import discover
-
-    found = discover().get(CORE_USER)
-    return bool(found and found.manifest and "client" in found.manifest.requires_services)
-
-
-#: Device sign-in is peek_core_user's client part (tokens, the sign-in page).
-needs_sign_in = pytest.mark.skipif(
-    not _sign_in_landed(), reason="device sign-in (peek_core_user on the client service: "
-    "POST /peek_core_user/api/token, /peek_core_user/sign-in) is not there yet")
-
-
 @pytest.fixture(scope="module")
 def client(module_home, server, database):
     """The client service (a separate process) of the module's server."""
@@ -484,7 +471,6 @@ def browser_session(base: str, user: str) -> requests.Session:
     return http
 
 
-@needs_sign_in
 def test_a_task_reaches_its_users_devices_live_and_no_one_elses(client, api):
     alice_token, bob_token = access_token(client, "alice"), access_token(client, "bob")
     alice, bob = device(client, alice_token), device(client, bob_token)
@@ -538,7 +524,6 @@ def badge_of(html: str) -> tuple[int, bool]:
     return int(found.group(1)), " hidden" not in found.group(2)
 
 
-@needs_sign_in
 def test_the_pages_and_the_home_tiles_live_badge(client, api):
     http = browser_session(client, "alice")
     cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
