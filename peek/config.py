@@ -109,6 +109,9 @@ KEYS: tuple[Key, ...] = (
         "Threads running providers, action processors and RPCs"),
     Key("vortex.subscriptionIdleS", float, 60.0, (CLIENT,),
         "Seconds an unwatched selector stays subscribed upstream"),
+    Key("vortex.keepaliveS", float, 25.0, (CLIENT,),
+        "Seconds between websocket pings to devices and pages; one that has not "
+        "answered by the next ping is dropped"),
     Key("vortex.actionTimeoutS", float, 30.0, (CLIENT,),
         "Seconds a device waits for an action's answer"),
     Key("vortex.actionRetentionDays", int, 30, (SERVER,),

@@ -3,6 +3,7 @@ on real websockets: observables, actions exactly once, RPC, bad frames."""
 
 import json
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -272,6 +273,23 @@ def test_a_device_that_stops_reading_is_dropped_while_the_others_keep_receiving(
             device.data(where=lambda t: count_of(t, "kiwis") == i)
     assert client_health(site_ports)["connections"]["devices"] == 2  # the stalled one: dropped
     stalled.close()
+
+
+def test_websocket_pings_drop_a_device_that_never_answers(services, site_ports):
+    services("server")
+    client = services("client", keepaliveS=0.3)
+    answering = Device(site_ports["mobile"])  # simple_websocket answers pings itself
+    silent = stalled_device(site_ports["mobile"], {"type": "ping"})
+    wait_for(lambda: client_health(site_ports)["connections"]["devices"] == 2,
+             what="two devices")
+    wait_for(lambda: client_health(site_ports)["connections"]["devices"] == 1,
+             what="the silent device dropped", timeout=10)
+    assert "no answer (pong) to the last websocket ping" in client.output
+    time.sleep(1)  # several more rounds of pings
+    answering.send("ping")
+    assert answering.next(lambda f: f["type"] == "pong")
+    assert client_health(site_ports)["connections"]["devices"] == 1
+    silent.close()
 
 
 def test_rest_data_actions_and_openapi(services, site_ports):

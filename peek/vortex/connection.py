@@ -70,8 +70,14 @@ def text_frame(text: str) -> bytes:
     return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
 
 
-class _Unsent(bytes):
-    """The rest of a frame's bytes that the socket did not take at once."""
+class _Raw(bytes):
+    """Bytes written to the socket as they are: the rest of a frame that the
+    socket did not take at once, or a control frame."""
+
+
+#: A websocket ping (RFC 6455 control frame, no payload): the same bytes
+#: whatever extension (compression) the connection negotiated.
+PING_FRAME = _Raw(b"\x89\x00")
 
 
 def _writes_shared_frames(ws: Any) -> bool:
@@ -161,9 +167,21 @@ class Connection:
             self.close(f"send failed: {type(e).__name__}: {e}", force=True)
             return False
         if sent < len(wire):
-            self._frames.append(frame if sent == 0 else _Unsent(wire[sent:]))
+            self._frames.append(frame if sent == 0 else _Raw(wire[sent:]))
             self._wake.set()
         return True
+
+    def keepalive(self) -> bool:
+        """Ping the peer (a websocket ping; a device connection's, not a
+        coalescing link's); drop it if it did not answer the last ping.
+        False if dropped or closed."""
+        if self._finishing or self.closed.is_set():
+            return False
+        if not getattr(self.ws, "pong_received", True):
+            self.close("no answer (pong) to the last websocket ping", force=True)
+            return False
+        self.ws.pong_received = False
+        return self.send(PING_FRAME)
 
     def finish(self, reason: str | None = None, code: int = GOING_AWAY) -> None:
         """Send what is queued (an error reply, say), then close with ``code``."""
@@ -225,12 +243,14 @@ class Connection:
                 return
 
     def _send(self, message: str | bytes) -> None:
-        if isinstance(message, (SharedFrame, _Unsent)) and self._shared_ok:
-            if not self.ws.connected:
-                raise ConnectionError("the websocket is closed")
-            self.ws.sock.sendall(message if isinstance(message, _Unsent) else message.wire)
+        raw = message if isinstance(message, _Raw) else (
+            message.wire if isinstance(message, SharedFrame) and self._shared_ok else None)
+        if raw is None:
+            self.ws.send(message)
             return
-        self.ws.send(message)
+        if not self.ws.connected:
+            raise ConnectionError("the websocket is closed")
+        self.ws.sock.sendall(raw)
 
     def _next_frames(self) -> list | None:
         """The next frame (with ``coalesce``, those waiting behind it too), or

@@ -1,16 +1,23 @@
-"""Serial lanes: work of one key handled in order, in batches, one batch at a time.
+"""Lanes: work of one key handled in batches, one batch at a time unless one runs long.
 
-The server applies actions in one lane per plugin: a plugin's actions never
-run in two transactions at once (no deadlocks between its own batches, no
-reordering), while a slow plugin holds up only its own lane.  Lanes borrow
-threads from a shared executor only while they have work, so hundreds of
-plugins cost no threads of their own.
+The server applies each plugin's actions in a lane of their own.  Normally a
+lane runs one batch at a time: whatever waits when a batch ends is the next
+batch, so under load one transaction (one commit) covers many actions, and a
+plugin's own batches never deadlock each other.  A batch that runs longer
+than ``spill_after_s`` (a processor waiting on an agent, say) does not hold
+up the rest: another batch starts beside it, up to ``max_parallel`` at once.
+
+Items with the same ``order`` (one device's actions) are handled in the
+order they were put, never in two batches at once.  A slow plugin holds up
+only its own lane, and lanes borrow threads from a shared executor only while
+they have work, so hundreds of plugins cost no threads of their own.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import Executor
 from typing import Any, Callable, Hashable
@@ -18,52 +25,125 @@ from typing import Any, Callable, Hashable
 log = logging.getLogger(__name__)
 
 
+class _Lane:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting: deque[tuple[Hashable, Any]] = deque()  # (order, item)
+        self.drainers = 0
+        #: When each batch now running began, by a token of its own.
+        self.running: dict[object, float] = {}
+        #: The orders that a running batch holds.
+        self.busy: set[Hashable] = set()
+
+    def stuck(self, now: float, spill_after_s: float) -> bool:
+        """Every drainer is inside a batch that has run too long."""
+        return (self.drainers == len(self.running)
+                and all(now - began > spill_after_s for began in self.running.values()))
+
+
 class SerialLanes:
     def __init__(self, executor: Executor, handle: Callable[[Hashable, list[Any]], None],
-                 max_batch: int):
+                 max_batch: int, max_parallel: int = 4, spill_after_s: float = 0.2):
         self._executor = executor
         self._handle = handle
         self._max_batch = max_batch
-        # A lane's deque stays once made (there is one per plugin and lane
-        # number): appending and taking from it need no lock, only claiming
-        # the lane (who drains it) does.
-        self._waiting: dict[Hashable, deque] = {}
-        self._running: set[Hashable] = set()
+        self._max_parallel = max_parallel
+        self._spill_after_s = spill_after_s
+        self._lanes: dict[Hashable, _Lane] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
-    def put(self, key: Hashable, item: Any) -> None:
-        """Queue ``item`` in ``key``'s lane; it is handled after everything
-        queued there before it, in a batch with whatever waits beside it."""
-        items = self._waiting.get(key)
-        if items is None:
-            with self._lock:
-                items = self._waiting.setdefault(key, deque())
-        items.append(item)
-        # A lane being drained sees the item; one that stopped after its last
-        # look sees it in the look it takes after stopping (see _drain).
-        if key not in self._running and self._claim(key):
-            self._executor.submit(self._drain, key)
+    def put(self, key: Hashable, item: Any, order: Hashable) -> None:
+        """Queue ``item`` in ``key``'s lane, after the items of its ``order``
+        already there; it is handled in a batch with whatever waits beside it."""
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lane(key)
+        with lane.lock:
+            lane.waiting.append((order, item))
+            start = self._should_start(lane, time.monotonic())
+        if start:
+            self._start(key, lane)
 
-    def _claim(self, key: Hashable) -> bool:
-        """Become the lane's one drainer, unless it has one; True if so."""
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _lane(self, key: Hashable) -> _Lane:
         with self._lock:
-            if key in self._running:
-                return False
-            self._running.add(key)
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watch, name="lanes-watchdog",
+                                                  daemon=True)
+                self._watchdog.start()
+            return self._lanes.setdefault(key, _Lane())
+
+    def _should_start(self, lane: _Lane, now: float) -> bool:
+        """Whether another drainer should start (under the lane's lock; counts it)."""
+        if lane.drainers and not (lane.drainers < self._max_parallel and lane.waiting
+                                  and lane.stuck(now, self._spill_after_s)):
+            return False
+        lane.drainers += 1
         return True
 
-    def _drain(self, key: Hashable) -> None:
-        items = self._waiting[key]
+    def _start(self, key: Hashable, lane: _Lane) -> None:
+        try:
+            self._executor.submit(self._drain, key, lane)
+        except RuntimeError:  # the executor shut down: the service is stopping
+            with lane.lock:
+                lane.drainers -= 1
+
+    def _take(self, lane: _Lane) -> tuple[list[Any], set[Hashable]]:
+        """The next batch and its orders (under the lane's lock): the waiting
+        items in the order they came, but for those of an order a running
+        batch holds, which stay, with everything of their order behind them."""
+        batch: list[Any] = []
+        orders: set[Hashable] = set()
+        waiting = lane.waiting
+        if not lane.busy:  # the usual case: take from the front
+            while waiting and len(batch) < self._max_batch:
+                order, item = waiting.popleft()
+                batch.append(item)
+                orders.add(order)
+            return batch, orders
+        kept: deque[tuple[Hashable, Any]] = deque()
+        while waiting and len(batch) < self._max_batch:
+            order, item = entry = waiting.popleft()
+            if order in lane.busy:
+                kept.append(entry)
+            else:
+                batch.append(item)
+                orders.add(order)
+        kept.extend(waiting)
+        lane.waiting = kept
+        return batch, orders
+
+    def _drain(self, key: Hashable, lane: _Lane) -> None:
         while True:
-            while items:  # only the lane's drainer takes from it
-                batch = [items.popleft() for _ in range(min(len(items), self._max_batch))]
-                try:
-                    self._handle(key, batch)
-                except Exception:  # the handler answers its own failures; keep going
-                    log.exception("Lane %s failed on a batch of %d", key, len(batch))
-            with self._lock:
-                self._running.discard(key)
-            # An item put between the last look and now may have seen the lane
-            # still running: take it on, unless its put claimed the lane.
-            if not items or not self._claim(key):
-                return
+            with lane.lock:
+                batch, orders = self._take(lane)
+                if not batch:
+                    lane.drainers -= 1
+                    return
+                token = object()
+                lane.running[token] = time.monotonic()
+                lane.busy |= orders
+            try:
+                self._handle(key, batch)
+            except Exception:  # the handler answers its own failures; keep going
+                log.exception("Lane %s failed on a batch of %d", key, len(batch))
+            finally:
+                with lane.lock:
+                    del lane.running[token]
+                    lane.busy -= orders
+
+    def _watch(self) -> None:
+        """Start a drainer beside batches that run long, for the items that
+        wait while no new ones come to do it in ``put``."""
+        while not self._stop.wait(self._spill_after_s / 2):
+            now = time.monotonic()
+            for key, lane in list(self._lanes.items()):
+                with lane.lock:
+                    start = (lane.drainers and lane.waiting
+                             and self._should_start(lane, now))
+                if start:
+                    self._start(key, lane)

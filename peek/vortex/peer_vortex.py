@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -114,12 +115,27 @@ class PeerVortex:
         return len(closing)
 
     def _housekeeping(self) -> None:
+        # Devices' and pages' websockets are pinged this often (see _keepalive).
+        keepalive_s = self.config.get("vortex.keepaliveS") or 25.0
+        next_keepalive = time.monotonic() + keepalive_s
         while not self._stop.wait(HOUSEKEEPING_S):
             try:
                 self.actions.expire()
                 self.proxy.drop_idle()
+                if time.monotonic() >= next_keepalive:
+                    next_keepalive += keepalive_s
+                    self._keepalive()
             except Exception:  # keep housekeeping alive whatever one round hit
                 log.exception("Vortex housekeeping failed")
+
+    def _keepalive(self) -> None:
+        """Ping every device and page websocket, dropping those that did not
+        answer the last round: a peer gone without a goodbye (a phone out
+        of coverage) is noticed, and proxies on the way see traffic.  Done
+        here rather than by simple_websocket's ``ping_interval``, which
+        costs a select before every read of every socket."""
+        for connection in [*self.devices, *self.pages]:
+            connection.keepalive()
 
     # -- the link to the server -----------------------------------------------------------
     def on_connected(self) -> None:

@@ -4,7 +4,6 @@ the client and agent services over their links (see peek.blueprints.peer)."""
 from __future__ import annotations
 
 import logging
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -20,10 +19,10 @@ from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
 
 log = logging.getLogger(__name__)
 
-#: The most actions one transaction applies, and how many transactions a
-#: plugin's actions may have open at once (lanes; one device's actions all go
-#: through the same lane, so they apply in the order it sent them).
-ACTION_BATCH, ACTION_LANES = 200, 4
+#: The most actions one transaction applies; how many transactions a plugin's
+#: actions may have open at once when batches run long (see peek.vortex.lanes),
+#: and after how long a batch counts as long.
+ACTION_BATCH, ACTION_PARALLEL, ACTION_SPILL_AFTER_S = 200, 4, 0.2
 
 
 class ServerVortex:
@@ -38,7 +37,8 @@ class ServerVortex:
         self._actions: ActionProcessors | None = None
         self.rpcs = RpcEndpoints("server")
         self.calls = RpcCalls("server")
-        self._lanes = SerialLanes(self.executor, self._apply_actions, ACTION_BATCH)
+        self._lanes = SerialLanes(self.executor, self._apply_actions, ACTION_BATCH,
+                                  ACTION_PARALLEL, ACTION_SPILL_AFTER_S)
 
     @property
     def actions(self) -> ActionProcessors:
@@ -50,6 +50,7 @@ class ServerVortex:
         self.actions.prune(self.config.get("vortex.actionRetentionDays"))
 
     def stop(self) -> None:
+        self._lanes.stop()
         self.executor.shutdown(wait=True, cancel_futures=True)
         if self._actions is not None:
             self._actions.release()
@@ -66,8 +67,8 @@ class ServerVortex:
             if isinstance(prepared, str):
                 link.send(prepared)
             else:
-                lane = zlib.crc32((message.origin or message.id).encode()) % ACTION_LANES
-                self._lanes.put((prepared.owner, lane), (link, prepared))
+                # One device's actions apply in the order it sent them.
+                self._lanes.put(prepared.owner, (link, prepared), message.origin or message.id)
         elif kind == "call":
             self.executor.submit(self.rpcs.answer, link.send, message, service)
         elif kind == "reply":
