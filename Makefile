@@ -24,6 +24,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
@@ -36,7 +40,7 @@ $(VENDOR)/.copied: node_modules/.package-lock.json
 	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico.min.css
 	touch $@
 
-bench: install assets
+bench: install assets $(VENV)/.bench-installed
 	@if ls benchmarks/bench_*.py >/dev/null 2>&1; then \
 		for b in benchmarks/bench_*.py; do $(BIN)/python $$b || echo "BENCH $$(basename $$b .py | sed s/bench_//) error=\"exited $$?\""; done; \
 	else echo "no benchmarks yet"; fi

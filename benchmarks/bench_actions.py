@@ -23,7 +23,7 @@ import os
 import sys
 import time
 
-from vortex_bench import AsyncDevice, median, percentile, platform, report
+from vortex_bench import AsyncDevice, median, percentile, platform, report, run_devices
 
 DEVICES = 100
 RATE = 2100
@@ -78,8 +78,8 @@ def measure() -> str:
     # The actions run no Dask tasks: the server's scheduler without workers
     # (each worker process's heartbeats cost the scheduler and itself CPU).
     with platform(local_workers=0) as ports:
-        asyncio.run(offer(ports["mobile"], 1, RATE / 4))  # warm-up
-        runs = [asyncio.run(offer(ports["mobile"], SECONDS, RATE)) for _ in range(RUNS)]
+        run_devices(offer(ports["mobile"], 1, RATE / 4))  # warm-up
+        runs = [run_devices(offer(ports["mobile"], SECONDS, RATE)) for _ in range(RUNS)]
     rate = median([r[0] for r in runs])
     p50 = median([percentile(r[1], 0.50) for r in runs]) * 1000
     p99 = median([percentile(r[1], 0.99) for r in runs]) * 1000

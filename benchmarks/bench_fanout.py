@@ -26,7 +26,7 @@ import sys
 import time
 import uuid
 
-from vortex_bench import (TALLY, AsyncDevice, median, percentile, platform, report,
+from vortex_bench import (TALLY, AsyncDevice, median, percentile, platform, report, run_devices,
                           server_subscribers)
 
 from peek.serve import raise_open_file_limit  # noqa: E402 (vortex_bench finds the repo)
@@ -117,7 +117,7 @@ async def run(ports: dict[str, int]) -> dict:
 def measure() -> str:
     ensure_open_files(DEVICES + 1000)
     with platform() as ports:
-        figures = asyncio.run(run(ports))
+        figures = run_devices(run(ports))
     return (f"devices={DEVICES} upstream_subscriptions={figures['subscribers']} "
             f"p50_ms={figures['p50'] * 1000:.1f} p99_ms={figures['p99'] * 1000:.1f} "
             f"max_ms={figures['max'] * 1000:.1f} failed={figures['failed']}")

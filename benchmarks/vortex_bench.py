@@ -29,6 +29,11 @@ sys.path.insert(0, str(REPO))
 import msgspec  # noqa: E402
 import requests  # noqa: E402
 
+try:  # the simulated devices' event loop: uvloop's costs them less CPU per message
+    import uvloop
+except ImportError:  # pragma: no cover - make bench installs it (the bench extra)
+    uvloop = None
+
 from tests.vortex_harness import ServiceRun, install_tally, set_vortex_config  # noqa: E402
 
 TALLY = "peek_plugin_tally.Tally"
@@ -215,6 +220,16 @@ class _DeviceProtocol(asyncio.Protocol):
         self.device.closed = True
         if not self.device._open.done():
             self.device._open.set_exception(ConnectionError(f"closed: {exc}"))
+
+
+def run_devices(coroutine: Any) -> Any:
+    """Run the simulated devices' coroutine, on uvloop when it is installed:
+    they share the cores with the platform, so their own cost counts."""
+    if uvloop is None:
+        print("uvloop is not installed (pip install -e '.[bench]'): the devices run "
+              "on asyncio's own loop, at more CPU per message", file=sys.stderr)
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
 
 
 def report(name: str, measure: Callable[[], str]) -> int:

@@ -53,10 +53,10 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
         SECRET_KEY=hashlib.sha256(f"{site}:{secret}".encode()).hexdigest(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        # The client service pings its devices' websockets itself (every
-        # vortex.keepaliveS), without a select per read.
-        SOCK_SERVER_OPTIONS={"ping_interval": None if runtime.service == "client" else 25,
-                             "max_message_size": runtime.config.get("vortex.maxFrameBytes")},
+        # No ping_interval: it costs a select before every read.  The client
+        # service pings its devices and pages itself (vortex.keepaliveS), and
+        # the links between services send heartbeats of their own.
+        SOCK_SERVER_OPTIONS={"max_message_size": runtime.config.get("vortex.maxFrameBytes")},
     )
     if site == "admin":  # the Dask dashboard's plots, proxied (blueprints/workers)
         app.config["SOCK_SERVER_OPTIONS"]["subprotocols"] = ["bokeh"]

@@ -114,3 +114,22 @@ def test_lanes_of_different_keys_run_side_by_side(executor):
     release.set()
     wait_for(lambda: ("a", 0) in handler.handled(), timeout=5)
     lanes.stop()
+
+
+def test_many_items_behind_a_long_batch_are_all_handled_in_order(executor):
+    handler = Recorder()
+    release = threading.Event()
+    handler.hold[("slow", 0)] = release
+    lanes = SerialLanes(executor, handler, max_batch=5, spill_after_s=0.05)
+    lanes.put("plugin", ("slow", 0), order="slow")
+    wait_for(lambda: handler.running == 1, timeout=5)
+    items = [("slow", n) for n in range(1, 500)] + [("other", n) for n in range(50)]
+    for item in items:
+        lanes.put("plugin", item, order=item[0])
+    time.sleep(0.3)  # the watch starts batches beside the slow one
+    release.set()
+    wait_for(lambda: len(handler.handled()) == len(items) + 1, timeout=10)
+    lanes.stop()
+    done = handler.handled()
+    for order, count in (("slow", 500), ("other", 50)):
+        assert [n for o, n in done if o == order] == list(range(count))

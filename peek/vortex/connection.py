@@ -147,7 +147,8 @@ class Connection:
             self.close(f"too slow: {self._max_queue} frames waiting to be sent", force=True)
             return False
         self._frames.append(frame)
-        self._wake.set()
+        if not self._wake.is_set():  # the writer clears it before it looks (_next_frames)
+            self._wake.set()
         return True
 
     def _write_now(self, frame: str) -> bool:

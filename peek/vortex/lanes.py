@@ -56,13 +56,16 @@ class SerialLanes:
 
     def put(self, key: Hashable, item: Any, order: Hashable) -> None:
         """Queue ``item`` in ``key``'s lane, after the items of its ``order``
-        already there; it is handled in a batch with whatever waits beside it."""
+        already there; it is handled in a batch with whatever waits beside it.
+        (A batch beside a long one is started by the lanes' watch.)"""
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lane(key)
         with lane.lock:
             lane.waiting.append((order, item))
-            start = self._should_start(lane, time.monotonic())
+            start = lane.drainers == 0
+            if start:
+                lane.drainers = 1
         if start:
             self._start(key, lane)
 
@@ -78,9 +81,10 @@ class SerialLanes:
             return self._lanes.setdefault(key, _Lane())
 
     def _should_start(self, lane: _Lane, now: float) -> bool:
-        """Whether another drainer should start (under the lane's lock; counts it)."""
-        if lane.drainers and not (lane.drainers < self._max_parallel and lane.waiting
-                                  and lane.stuck(now, self._spill_after_s)):
+        """Whether another drainer should start beside long batches (under
+        the lane's lock; counts it)."""
+        if not (lane.waiting and lane.drainers < self._max_parallel
+                and lane.stuck(now, self._spill_after_s)):
             return False
         lane.drainers += 1
         return True
@@ -95,26 +99,23 @@ class SerialLanes:
     def _take(self, lane: _Lane) -> tuple[list[Any], set[Hashable]]:
         """The next batch and its orders (under the lane's lock): the waiting
         items in the order they came, but for those of an order a running
-        batch holds, which stay, with everything of their order behind them."""
+        batch holds, which stay, with everything of their order behind them.
+        It looks at no more than a few batches' worth of items, however many
+        wait."""
         batch: list[Any] = []
         orders: set[Hashable] = set()
-        waiting = lane.waiting
-        if not lane.busy:  # the usual case: take from the front
-            while waiting and len(batch) < self._max_batch:
-                order, item = waiting.popleft()
-                batch.append(item)
-                orders.add(order)
-            return batch, orders
-        kept: deque[tuple[Hashable, Any]] = deque()
-        while waiting and len(batch) < self._max_batch:
+        waiting, busy = lane.waiting, lane.busy
+        kept: list[tuple[Hashable, Any]] = []
+        looked = 0
+        while waiting and len(batch) < self._max_batch and looked < 4 * self._max_batch:
             order, item = entry = waiting.popleft()
-            if order in lane.busy:
+            looked += 1
+            if order in busy:
                 kept.append(entry)
             else:
                 batch.append(item)
                 orders.add(order)
-        kept.extend(waiting)
-        lane.waiting = kept
+        waiting.extendleft(reversed(kept))
         return batch, orders
 
     def _drain(self, key: Hashable, lane: _Lane) -> None:
@@ -137,13 +138,11 @@ class SerialLanes:
                     lane.busy -= orders
 
     def _watch(self) -> None:
-        """Start a drainer beside batches that run long, for the items that
-        wait while no new ones come to do it in ``put``."""
+        """Start a drainer beside batches that run long, when items wait."""
         while not self._stop.wait(self._spill_after_s / 2):
             now = time.monotonic()
             for key, lane in list(self._lanes.items()):
                 with lane.lock:
-                    start = (lane.drainers and lane.waiting
-                             and self._should_start(lane, now))
+                    start = lane.drainers > 0 and self._should_start(lane, now)
                 if start:
                     self._start(key, lane)
