@@ -28,3 +28,14 @@ def test_a_data_directory_too_deep_for_a_socket_is_reached_over_tcp(tmp_path):
     deep = EmbeddedPostgres(tmp_path / ("d" * 120) / "pgdata", free_port())
     assert deep.socket_dir is None
     assert deep.url == f"postgresql://peek@127.0.0.1:{deep.port}/peek"
+
+
+def test_new_wal_segments_are_not_zero_filled_and_commits_still_flush(pg_server):
+    engine = sqlalchemy.create_engine(sqlalchemy_url(pg_server.url))
+    try:
+        with engine.connect() as conn:
+            settings = {name: conn.exec_driver_sql(f"SHOW {name}").scalar()
+                        for name in ("wal_init_zero", "fsync", "synchronous_commit")}
+    finally:
+        engine.dispose()
+    assert settings == {"wal_init_zero": "off", "fsync": "on", "synchronous_commit": "on"}

@@ -115,6 +115,8 @@ class Observables:
         type (give the tuple class or its type name)."""
         if isinstance(what, TupleSelector):
             keys = [what.key]
+        elif not self._subscriptions:
+            return  # nothing is watched
         else:
             name = what if isinstance(what, str) else TupleSelector.of(what).name
             keys = [k for k, s in list(self._subscriptions.items())

@@ -78,8 +78,11 @@ class DaskConnector:
             max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
         try:
             if self.embedded:
+                # The scheduler runs in the server's process: its event loop
+                # checks itself for blocking 10 times a second, not 50.
                 with dask.config.set({"distributed.scheduler.allowed-failures":
-                                      self.config.get("dask.allowedFailures")}):
+                                      self.config.get("dask.allowedFailures"),
+                                      "distributed.admin.tick.interval": "100ms"}):
                     self.cluster = LocalCluster(
                         n_workers=self.config.get("dask.localWorkers"),
                         threads_per_worker=self.config.get("dask.threadsPerWorker"),
