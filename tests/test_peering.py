@@ -3,6 +3,7 @@
 import json
 import logging
 import random
+import socket
 
 import requests
 import simple_websocket
@@ -63,7 +64,7 @@ def test_a_malformed_hello_gets_an_error_and_the_server_keeps_serving(
     ws.send("this is not json")
     reply = json.loads(ws.receive(timeout=5))
     assert reply["type"] == "error" and "not JSON" in reply["error"]
-    ws.close()
+    wait_for(lambda: not ws.connected, what="the server to close the refused link")
     assert server_health(site_ports)["status"] == "ok"
 
 
@@ -72,6 +73,9 @@ def test_the_client_reconnects_when_the_server_comes_back(configured, site_ports
     server = start_service("server")
     client = start_service("client")
     wait_for(lambda: client.runtime.upstream.connected, what="first connection")
+    # The link sends each message at once, without waiting on Nagle's algorithm.
+    link_socket = client.runtime.upstream.connection.ws.sock
+    assert link_socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     server.stop()
     wait_for(lambda: not client.runtime.upstream.connected, what="the client to notice")
     start_service("server")

@@ -113,6 +113,8 @@ def test_messages_of_every_size_come_through_in_order(echo):
             client.send(message)
         assert [client.receive(timeout=10) for _ in messages] == messages
         assert isinstance(sockets[-1], WebSocketServer)
+        # Each message leaves at once (no Nagle holding it for the last one's ACK).
+        assert sockets[-1].sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         client.close()
 

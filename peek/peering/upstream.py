@@ -22,6 +22,7 @@ from peek.peering import protocol
 from peek.peering.backoff import reconnect_delay
 from peek.vortex import frames
 from peek.vortex.connection import SERVICE_LINK_QUEUE_FACTOR, Connection, split_frames
+from peek.vortex.websocket import no_delay
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class UpstreamLink:
     def _session(self) -> None:
         self._ws = ws = simple_websocket.Client.connect(
             self.url, max_message_size=self.config.get("vortex.maxFrameBytes"))
+        no_delay(ws.sock)
         connection = None
         try:
             self._hello(ws)

@@ -16,6 +16,7 @@ what it offers the handler (``receive``, ``connected``, ``close_reason``,
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import simple_websocket
@@ -55,7 +56,22 @@ def _extensions(ws: Any) -> list:
     return list(getattr(proto, "extensions", None) or [])
 
 
+def no_delay(sock: Any) -> None:
+    """Send each write at once: without TCP_NODELAY, Nagle's algorithm holds
+    a small message back until the peer acknowledges the one before, which
+    on a link carrying actions one way and answers the other cost
+    milliseconds per message."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not TCP (a Unix socket, a test's pipe)
+        pass
+
+
 class WebSocketServer(simple_websocket.Server):
+    def handshake(self) -> None:
+        no_delay(self.sock)
+        super().handshake()
+
     def _thread(self) -> None:
         if self.ping_interval or _extensions(self):
             return super()._thread()
