@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from peek.vortex.lanes import SerialLanes
+from peek.vortex.lanes import Lanes
 
 from tests.conftest import wait_for
 
@@ -49,7 +49,7 @@ def executor():
 
 def test_fast_batches_run_one_at_a_time_and_keep_each_order(executor):
     handler = Recorder()
-    lanes = SerialLanes(executor, handler, max_batch=50, spill_after_s=0.5)
+    lanes = Lanes(executor, handler, max_batch=50, spill_after_s=0.5)
     items = [(device, n) for n in range(200) for device in range(5)]
     for item in items:
         lanes.put("plugin", item, order=item[0])
@@ -66,7 +66,7 @@ def test_a_long_batch_does_not_hold_up_other_orders(executor):
     handler = Recorder()
     release = threading.Event()
     handler.hold[("slow", 0)] = release
-    lanes = SerialLanes(executor, handler, max_batch=50, spill_after_s=0.1)
+    lanes = Lanes(executor, handler, max_batch=50, spill_after_s=0.1)
     lanes.put("plugin", ("slow", 0), order="slow")
     wait_for(lambda: handler.running == 1, timeout=5)
     # Put while the slow batch is young: no new put comes after it turns
@@ -91,7 +91,7 @@ def test_a_long_batch_does_not_hold_up_other_orders(executor):
 def test_at_most_max_parallel_batches_run(executor):
     handler = Recorder()
     release = threading.Event()
-    lanes = SerialLanes(executor, handler, max_batch=50, max_parallel=3, spill_after_s=0.05)
+    lanes = Lanes(executor, handler, max_batch=50, max_parallel=3, spill_after_s=0.05)
     for device in range(6):
         handler.hold[(device, 0)] = release
         lanes.put("plugin", (device, 0), order=device)
@@ -107,7 +107,7 @@ def test_lanes_of_different_keys_run_side_by_side(executor):
     handler = Recorder()
     release = threading.Event()
     handler.hold[("a", 0)] = release
-    lanes = SerialLanes(executor, handler, max_batch=50, spill_after_s=5)
+    lanes = Lanes(executor, handler, max_batch=50, spill_after_s=5)
     lanes.put("plugin_a", ("a", 0), order="a")
     lanes.put("plugin_b", ("b", 0), order="b")
     wait_for(lambda: ("b", 0) in handler.handled(), timeout=5)
@@ -120,7 +120,7 @@ def test_many_items_behind_a_long_batch_are_all_handled_in_order(executor):
     handler = Recorder()
     release = threading.Event()
     handler.hold[("slow", 0)] = release
-    lanes = SerialLanes(executor, handler, max_batch=5, spill_after_s=0.05)
+    lanes = Lanes(executor, handler, max_batch=5, spill_after_s=0.05)
     lanes.put("plugin", ("slow", 0), order="slow")
     wait_for(lambda: handler.running == 1, timeout=5)
     items = [("slow", n) for n in range(1, 500)] + [("other", n) for n in range(50)]

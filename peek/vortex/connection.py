@@ -20,6 +20,7 @@ from collections import deque
 from typing import Any
 
 from peek import greenlets
+from peek.vortex.websocket import TEXT, server_frame
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,7 @@ class SharedFrame(str):
 def text_frame(text: str) -> bytes:
     """``text`` as a server sends it: one final, unmasked, uncompressed text
     frame (RFC 6455, section 5.2)."""
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+    return server_frame(TEXT, text.encode())
 
 
 class _Raw(bytes):

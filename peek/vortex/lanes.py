@@ -41,7 +41,7 @@ class _Lane:
                 and all(now - began > spill_after_s for began in self.running.values()))
 
 
-class SerialLanes:
+class Lanes:
     def __init__(self, executor: Executor, handle: Callable[[Hashable, list[Any]], None],
                  max_batch: int, max_parallel: int = 4, spill_after_s: float = 0.2):
         self._executor = executor

@@ -13,7 +13,7 @@ from peek.config import ServiceConfig
 from peek.peering.registry import PeerRegistry
 from peek.vortex.actions import ActionProcessors, PreparedAction, answer
 from peek.vortex.frames import Frame, FrameError, frame, route_subscription
-from peek.vortex.lanes import SerialLanes
+from peek.vortex.lanes import Lanes
 from peek.vortex.observable import Observables
 from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
 
@@ -37,7 +37,7 @@ class ServerVortex:
         self._actions: ActionProcessors | None = None
         self.rpcs = RpcEndpoints("server")
         self.calls = RpcCalls("server")
-        self._lanes = SerialLanes(self.executor, self._apply_actions, ACTION_BATCH,
+        self._lanes = Lanes(self.executor, self._apply_actions, ACTION_BATCH,
                                   ACTION_PARALLEL, ACTION_SPILL_AFTER_S)
 
     @property

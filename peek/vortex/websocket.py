@@ -24,7 +24,7 @@ import simple_websocket
 #: Bytes read from the socket at a time (simple_websocket's default is 4,096).
 RECEIVE_BYTES = 65536
 
-_CONTINUATION, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_CONTINUATION, TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 #: Close codes (RFC 6455, section 7.4.1).
 _NO_STATUS, _PROTOCOL_ERROR, _INVALID_DATA, _TOO_BIG = 1005, 1002, 1007, 1009
 
@@ -42,7 +42,7 @@ def unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
 
 
 def server_frame(opcode: int, payload: bytes = b"") -> bytes:
-    """A final, unmasked frame, as a server sends it (control frames here)."""
+    """A final, unmasked, uncompressed frame, as a server sends it."""
     n = len(payload)
     if n < 126:
         return bytes((0x80 | opcode, n)) + payload
@@ -87,7 +87,7 @@ class WebSocketServer(simple_websocket.Server):
     def _read_frames(self) -> None:
         buffer = bytearray()
         message: bytearray | None = None  # the fragments of a message so far
-        message_opcode = _TEXT
+        message_opcode = TEXT
         while self.connected:
             data = self.sock.recv(RECEIVE_BYTES)
             if not data:
@@ -129,7 +129,7 @@ class WebSocketServer(simple_websocket.Server):
                     if fin:
                         self._deliver(message_opcode, bytes(message))
                         message = None
-                elif opcode in (_TEXT, _BINARY):
+                elif opcode in (TEXT, _BINARY):
                     if message is not None:
                         self._fail(_PROTOCOL_ERROR, "a new message inside a fragmented one")
                     if fin:
@@ -147,7 +147,7 @@ class WebSocketServer(simple_websocket.Server):
             del buffer[:at]
 
     def _deliver(self, opcode: int, payload: bytes) -> None:
-        if opcode == _TEXT:
+        if opcode == TEXT:
             try:
                 data: str | bytes = payload.decode()
             except UnicodeDecodeError:
