@@ -50,6 +50,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psutil
+import requests
 
 from peek.storage.embedded import EmbeddedPostgres
 
@@ -60,6 +61,8 @@ START_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 90
 SETTLE_S = 1.0
 LEFTOVER_GRACE_S = 5
+#: The administrator the benchmark adds to open the plugins' admin pages.
+BENCH_ADMIN, BENCH_PASSWORD = "bench", "bench password, not secret"
 
 
 class BenchError(Exception):
@@ -279,16 +282,37 @@ def check_plugins(report: dict, names: list[str], log_path: Path) -> None:
                          f"/healthz answers, e.g. {first}: {bad[first]}: {why}")
 
 
-def check_pages(port: int, names: list[str]) -> None:
+def admin_session(port: int, env: dict[str, str]) -> requests.Session:
+    """Signed in to the admin site, as an administrator the benchmark adds
+    with ``peek admin create-user`` (every admin page needs one)."""
+    made = subprocess.run([sys.executable, "-m", "peek", "admin", "create-user", BENCH_ADMIN],
+                          env=env, input=f"{BENCH_PASSWORD}\n", text=True,
+                          capture_output=True, timeout=120)
+    if made.returncode and "already" not in made.stderr:
+        raise BenchError(f"peek admin create-user failed: {made.stderr[-500:]}")
+    session = requests.Session()
+    base = f"http://127.0.0.1:{port}"
+    form = session.get(f"{base}/sign-in", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    signed_in = session.post(f"{base}/sign-in", timeout=10, data={
+        "name": BENCH_ADMIN, "password": BENCH_PASSWORD,
+        "csrf_token": token.group(1) if token else ""})
+    if signed_in.url.endswith("/sign-in"):
+        raise BenchError(f"could not sign in to the admin site as {BENCH_ADMIN}")
+    return session
+
+
+def check_pages(port: int, names: list[str], env: dict[str, str]) -> None:
     """Every bench plugin's admin page renders its template with its table."""
+    session = admin_session(port, env)
     for name in names:
         url = f"http://127.0.0.1:{port}/{name}/"
         try:
-            with urllib.request.urlopen(url, timeout=10) as reply:
-                body = reply.read().decode()
-        except (urllib.error.URLError, OSError) as e:
+            reply = session.get(url, timeout=10)
+            reply.raise_for_status()
+        except requests.RequestException as e:
             raise BenchError(f"GET {url} failed: {e}") from e
-        if 'id="bench-count">0 items' not in body:
+        if 'id="bench-count">0 items' not in reply.text:
             raise BenchError(f"GET {url} did not render the plugin's template")
 
 
@@ -365,7 +389,7 @@ def boot(home: Home, *, check_pages_too: bool = False) -> tuple[float, float]:
                 f"processes {children / 2**20:.0f} MiB; dask "
                 f"{report['connections']['dask']['state']}; {phases(home.log_path, wall)}")
             if check_pages_too:
-                check_pages(home.http_port, home.names)
+                check_pages(home.http_port, home.names, env)
                 log(f"all {len(home.names)} bench plugin pages render")
             return elapsed, rss
         finally:

@@ -3,8 +3,9 @@ package's binaries (or the system's), with its data in the server's home.
 
 It listens on loopback only (TCP, and a Unix socket in its data directory
 that the platform itself connects through), trusts local connections, and is
-started by the first process that needs it; that process also stops it.  PostgreSQL refuses to
-run as root, so under root the server runs as an unprivileged system user.
+started by the first process that needs it; that process also stops it.
+PostgreSQL refuses to run as root, so under root the server runs as an
+unprivileged system user.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class EmbeddedPostgres:
     def socket_dir(self) -> Path | None:
         """Where the server puts its Unix socket: in the data directory, unless
         that path is too long for one (a socket's path has at most 107 bytes)."""
-        path = self.data_dir / f".s.PGSQL.{self.port}.lock"  # the longest name there
+        path = self.data_dir / f".s.PGSQL.{self.port}"
         return self.data_dir if len(str(path).encode()) <= _SOCKET_PATH_MAX else None
 
     @property

@@ -38,7 +38,7 @@ class ServerVortex:
         self.rpcs = RpcEndpoints("server")
         self.calls = RpcCalls("server")
         self._lanes = Lanes(self.executor, self._apply_actions, ACTION_BATCH,
-                                  ACTION_PARALLEL, ACTION_SPILL_AFTER_S)
+                            ACTION_PARALLEL, ACTION_SPILL_AFTER_S)
 
     @property
     def actions(self) -> ActionProcessors:
