@@ -41,6 +41,18 @@ class Recorder:
             return [item for batch in self.batches for item in batch]
 
 
+def held_slow_batch(executor, **options):
+    """Lanes whose first batch, ("slow", 0), runs until ``release`` is set;
+    returns (handler, release, lanes) once it runs."""
+    handler = Recorder()
+    release = threading.Event()
+    handler.hold[("slow", 0)] = release
+    lanes = Lanes(executor, handler, max_batch=options.pop("max_batch", 50), **options)
+    lanes.put("plugin", ("slow", 0), order="slow")
+    wait_for(lambda: handler.running == 1, timeout=5)
+    return handler, release, lanes
+
+
 @pytest.fixture
 def executor():
     with ThreadPoolExecutor(8) as pool:
@@ -63,12 +75,7 @@ def test_fast_batches_run_one_at_a_time_and_keep_each_order(executor):
 
 
 def test_a_long_batch_does_not_hold_up_other_orders(executor):
-    handler = Recorder()
-    release = threading.Event()
-    handler.hold[("slow", 0)] = release
-    lanes = Lanes(executor, handler, max_batch=50, spill_after_s=0.1)
-    lanes.put("plugin", ("slow", 0), order="slow")
-    wait_for(lambda: handler.running == 1, timeout=5)
+    handler, release, lanes = held_slow_batch(executor, spill_after_s=0.1)
     # Put while the slow batch is young: no new put comes after it turns
     # long, so the lanes' own watch has to start the second batch.
     lanes.put("plugin", ("slow", 1), order="slow")
@@ -117,12 +124,7 @@ def test_lanes_of_different_keys_run_side_by_side(executor):
 
 
 def test_many_items_behind_a_long_batch_are_all_handled_in_order(executor):
-    handler = Recorder()
-    release = threading.Event()
-    handler.hold[("slow", 0)] = release
-    lanes = Lanes(executor, handler, max_batch=5, spill_after_s=0.05)
-    lanes.put("plugin", ("slow", 0), order="slow")
-    wait_for(lambda: handler.running == 1, timeout=5)
+    handler, release, lanes = held_slow_batch(executor, max_batch=5, spill_after_s=0.05)
     items = [("slow", n) for n in range(1, 500)] + [("other", n) for n in range(50)]
     for item in items:
         lanes.put("plugin", item, order=item[0])

@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any
 
 from peek import greenlets
-from peek.vortex.websocket import TEXT, server_frame
+from peek.vortex.websocket import TEXT, frame_protocol, server_frame
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _writes_shared_frames(ws: Any) -> bool:
     """Whether ``ws`` (simple_websocket, over wsproto) is the server side of an
     open connection with no extension (compression) negotiated, so that a
     :class:`SharedFrame`'s bytes are what it would send itself."""
-    proto = getattr(getattr(getattr(ws, "ws", None), "connection", None), "_proto", None)
+    proto = frame_protocol(ws)
     return (proto is not None and getattr(ws, "is_server", False) and not proto.client
             and not proto.extensions and hasattr(ws, "sock"))
 

@@ -51,9 +51,10 @@ def server_frame(opcode: int, payload: bytes = b"") -> bytes:
     return bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big") + payload
 
 
-def _extensions(ws: Any) -> list:
-    proto = getattr(getattr(ws.ws, "connection", None), "_proto", None)
-    return list(getattr(proto, "extensions", None) or [])
+def frame_protocol(ws: Any) -> Any:
+    """wsproto's frame protocol of a simple_websocket connection (what it
+    negotiated: extensions, which side it is), or None before the handshake."""
+    return getattr(getattr(getattr(ws, "ws", None), "connection", None), "_proto", None)
 
 
 def no_delay(sock: Any) -> None:
@@ -73,7 +74,7 @@ class WebSocketServer(simple_websocket.Server):
         super().handshake()
 
     def _thread(self) -> None:
-        if self.ping_interval or _extensions(self):
+        if self.ping_interval or getattr(frame_protocol(self), "extensions", None):
             return super()._thread()
         try:
             self._read_frames()
