@@ -105,7 +105,7 @@ def change(name: str, action: str):
             newer, older = live.rollback(runtime, name)
             message = f"{name} rolled back from {newer} to {older}."
     except PluginOperationError as e:
-        return render_template("plugins/_table.html", rows=_rows(), ok=False,
+        return render_template("plugins/_area.html", rows=_rows(), ok=False,
                                message=f"Could not {action} {name}: {e}")
     log.info("Administrator %s: %s", current_admin().name, message)
-    return render_template("plugins/_table.html", rows=_rows(), message=message, ok=True)
+    return render_template("plugins/_area.html", rows=_rows(), message=message, ok=True)
