@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from peek import gc_tuning
 from peek.vortex.tuples import Tuple, decode, encode
 
 RUNS = 5
@@ -70,6 +71,7 @@ def measure(n: int) -> tuple[float, float]:
 
 
 def main() -> int:
+    gc_tuning.tune()  # the collector as every service process runs it
     for n in (1000, 10000, 100000):
         encode_ms, decode_ms = measure(n)
         print(f"BENCH codec n={n} encode_ms={encode_ms:.1f} decode_ms={decode_ms:.1f}",

@@ -13,7 +13,7 @@ from flask import Flask
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from peek import __version__
+from peek import __version__, gc_tuning
 from peek.app import create_app
 from peek.config import ServiceConfig, load_config
 from peek.logs import setup_logging
@@ -34,6 +34,7 @@ class ServiceProcess:
     """One service: its runtime, its sites' apps and their HTTP servers."""
 
     def __init__(self, config: ServiceConfig):
+        gc_tuning.tune()
         self.config = config
         self.runtime: ServiceRuntime = make_runtime(config)
         self.apps: dict[str, Flask] = self._create_apps()

@@ -155,10 +155,9 @@ class _Unused(Tuple, tag="peek.vortex.Unused"):
 
 
 def _the_decoder() -> msgspec.json.Decoder:
+    """Built on first use after a tuple type registers (``decode`` reads
+    ``_decoder`` itself first: one call less per message)."""
     global _decoder
-    decoder = _decoder  # the hot path: no lock once built
-    if decoder is not None:
-        return decoder
     with _lock:
         if _decoder is None:
             one = Union[tuple(_registry.values())]  # noqa: UP007 (built at runtime)
@@ -178,7 +177,7 @@ def _to_orm(value: Any) -> Any:
 def decode(data: bytes | str) -> Any:
     """The tuple (or list of tuples) ``data`` encodes."""
     try:
-        value = _the_decoder().decode(data)
+        value = (_decoder or _the_decoder()).decode(data)
     except msgspec.ValidationError as e:
         message = str(e)
         if message.startswith("Invalid value") and message.endswith(f"$.{TYPE_FIELD}`"):
