@@ -1,6 +1,7 @@
 """Plugins built by the tests: order, cycles, failures in every step, schemas,
 migrations, APIs between plugins, blueprints."""
 
+import logging
 import sys
 from importlib.metadata import entry_points
 
@@ -150,6 +151,39 @@ def test_plugins_use_each_others_api(home, plugin_root):
     manager.stop_all()
     with pytest.raises(PluginApiError, match="which is stopped on the server service"):
         manager.api_of("peek_plugin_tprovider", asked_by="test")
+
+
+def test_each_start_brings_a_schema_to_what_its_plugin_ships_and_only_then_migrates(
+        home, plugin_root, engine, caplog):
+    package = make_plugin(plugin_root, "peek_plugin_tstore", services=["server", "storage"],
+                          migrations={"0001_a.py": migration(
+                              "0001", None, 'op.create_table("thing", sa.Column("id", sa.Integer, primary_key=True))')})
+    migrated = "Schema pl_tstore is at revision"
+    caplog.set_level(logging.INFO, logger="peek.plugin_system.storage")
+
+    def start() -> list[str]:
+        caplog.clear()
+        manager = manager_for(home, ["peek_plugin_tstore"], engine=engine)
+        assert manager.records["peek_plugin_tstore"].state == "started"
+        manager.stop_all()
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith(migrated)]
+
+    assert start() == [f"{migrated} 0001"]
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("INSERT INTO pl_tstore.thing (id) VALUES (7)"))
+    assert start() == []  # at its revision: nothing runs
+
+    with engine.begin() as conn:  # the platform's settings table gone (say, by hand)
+        conn.execute(sqlalchemy.text("DROP TABLE pl_tstore.plugin_setting"))
+    start()
+    assert "plugin_setting" in sqlalchemy.inspect(engine).get_table_names(schema="pl_tstore")
+
+    (package / "_private" / "migrations" / "versions" / "0002_b.py").write_text(migration(
+        "0002", "0001", 'op.add_column("thing", sa.Column("name", sa.String))'))
+    assert start() == [f"{migrated} 0002"]
+    with engine.connect() as conn:
+        assert conn.execute(sqlalchemy.text(
+            "SELECT id, name FROM pl_tstore.thing")).all() == [(7, None)]
 
 
 def test_each_plugin_gets_its_schema_and_a_broken_migration_fails_only_it(

@@ -30,7 +30,7 @@ from peek.plugin_system.ordering import start_order
 from peek.plugin_system.pages import (MANIFEST_SLOTS, SLOTS, SlotItem, check_templates,
                                       manifest_item, url_prefix)
 from peek.plugin_system.settings import PluginSettings
-from peek.plugin_system.storage import upgrade_plugin_schema
+from peek.plugin_system.storage import heads, schemas_at, upgrade_plugin_schema
 from peek.services import AGENT, CLIENT, SERVER
 from peek.vortex.selector import TupleSelector
 
@@ -320,11 +320,13 @@ class PluginManager:
             log.error("Plugin %s is not started on the %s service: it %s",
                       name, self.service, why)
         self.order = order
+        current = self._schemas_at([self.records[name] for name in order
+                                    if name not in running and self._migrates(self.records[name])])
         for name in order:
             record = self.records[name]
-            if name in running or self._blocked(record):
+            if name in running or self._blocked(record):  # blocked: also by one failing here
                 continue
-            if (self.migrate and "storage" in record.found.manifest.requires_services
+            if (self._migrates(record) and schema_name(record.name) not in current
                     and not self._step(record, "migration", self._migrate)):
                 continue
             self._step(record, "load", self._load_one)
@@ -388,6 +390,26 @@ class PluginManager:
             log.info("Plugins on the %s service: stopped %s, started %s", self.service,
                      ", ".join(sorted(stale)) or "none", ", ".join(started) or "none")
         return sorted(stale), started
+
+    def _migrates(self, record: PluginRecord) -> bool:
+        return self.migrate and "storage" in record.found.manifest.requires_services
+
+    def _schemas_at(self, records: list[PluginRecord]) -> set[str]:
+        """The schemas of ``records`` with nothing to migrate, checked all at
+        once; a plugin left out (its revisions unreadable, the database
+        away) is migrated, or fails, on its own."""
+        wanted = {}
+        for record in records:
+            try:
+                wanted[schema_name(record.name)] = heads(record.found.package_dir)
+            except Exception:  # its own migration step reports it
+                continue
+        try:
+            return schemas_at(self.engine, wanted)
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            log.warning("Could not check the plugins' schemas together (%s); "
+                        "checking each on its own", e)
+            return set()
 
     def _migrate(self, record: PluginRecord) -> None:
         upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
