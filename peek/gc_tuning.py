@@ -4,10 +4,10 @@ A service allocates many short-lived objects per message: frames, tuples,
 and the lists and dicts inside them.  CPython's default collects the young
 generation every 700 allocations, and the older generations' passes that
 follow come often enough to cost a large share of decoding a burst of
-tuples: 10,000 of the codec benchmark's tuples decode in about 25 ms with
-the setting here, against 35–80 ms (from run to run) with the default.  A
-young generation of 50,000 objects (a few MB at most) is collected that
-much less often; reference cycles are still found and freed.
+tuples, and to lengthen the slowest answers to actions (figures with and
+without it in benchmarks/README.md).  A young generation of 50,000 objects
+(a few MB at most) is collected that much less often; reference cycles are
+still found and freed.
 """
 
 from __future__ import annotations
