@@ -46,6 +46,10 @@ def test_a_change_keeps_its_message_when_the_table_refreshes_while_it_runs(
     page.route("**/disable", lambda route: held.append((route, route.fetch())))
     button = page.locator(f"#plugin-{PREFS} button", has_text="Disable").element_handle()
     button.click()
+    for _ in range(200):  # the server has disabled it; its answer is held here
+        if held:
+            break
+        page.wait_for_timeout(50)
     page.wait_for_function("button => !button.isConnected", arg=button, timeout=10000)
     assert len(held) == 1
     route, answer = held[0]
