@@ -42,7 +42,7 @@ $(VENDOR)/.copied: node_modules/.package-lock.json
 
 bench: install assets $(VENV)/.bench-installed
 	@if ls benchmarks/bench_*.py >/dev/null 2>&1; then \
-		for b in benchmarks/bench_*.py; do $(BIN)/python $$b || echo "BENCH $$(basename $$b .py | sed s/bench_//) error=\"exited $$?\""; done; \
+		for b in benchmarks/bench_*.py; do sync; $(BIN)/python $$b || echo "BENCH $$(basename $$b .py | sed s/bench_//) error=\"exited $$?\""; done; \
 	else echo "no benchmarks yet"; fi
 
 clean:
