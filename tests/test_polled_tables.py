@@ -3,6 +3,8 @@ buttons working at every moment, also just after a refresh swapped them in."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.admin_session import sign_in_page
 from tests.test_admin_settings import PREFS, write_plugins
 
@@ -17,29 +19,33 @@ CLICK_AS_THE_TABLE_REFRESHES = """([table, button]) => new Promise(resolve => {
 })"""
 
 
-def test_a_button_clicked_just_after_the_plugin_table_refreshed_acts(
-        configured, plugin_root, site_ports, start_service, page_in, database_url):
+@pytest.fixture
+def plugins_page(configured, plugin_root, site_ports, start_service, page_in, database_url):
+    """The Plugins page of a running server, signed in, with PREFS enabled."""
     write_plugins(configured, plugin_root)
     start_service("server")
-    base = f"http://127.0.0.1:{site_ports['admin']}"
     page = page_in()
-    sign_in_page(page, base, database_url, "/plugins")
+    sign_in_page(page, f"http://127.0.0.1:{site_ports['admin']}", database_url, "/plugins")
     page.locator(f"#plugin-{PREFS}[data-enabled=true]").wait_for()
+    return page
 
-    page.evaluate(CLICK_AS_THE_TABLE_REFRESHES,
-                  ["#plugin-table", f"#plugin-{PREFS} button"])
+
+def disabled(page) -> None:
+    """The page says PREFS is disabled, in its message and its row."""
     page.locator("#plugin-message").filter(has_text=f"{PREFS} disabled.").wait_for(
         timeout=10000)
     page.locator(f"#plugin-{PREFS}[data-enabled=false]").wait_for()
 
 
-def test_a_change_keeps_its_message_when_the_table_refreshes_while_it_runs(
-        configured, plugin_root, site_ports, start_service, page_in, database_url):
-    write_plugins(configured, plugin_root)
-    start_service("server")
-    base = f"http://127.0.0.1:{site_ports['admin']}"
-    page = page_in()
-    sign_in_page(page, base, database_url, "/plugins")
+def test_a_button_clicked_just_after_the_plugin_table_refreshed_acts(plugins_page):
+    page = plugins_page
+    page.evaluate(CLICK_AS_THE_TABLE_REFRESHES,
+                  ["#plugin-table", f"#plugin-{PREFS} button"])
+    disabled(page)
+
+
+def test_a_change_keeps_its_message_when_the_table_refreshes_while_it_runs(plugins_page):
+    page = plugins_page
     # The server's answer to Disable is held until a refresh has replaced
     # the row (and the button that was clicked) beneath it.
     held = []
@@ -54,7 +60,4 @@ def test_a_change_keeps_its_message_when_the_table_refreshes_while_it_runs(
     assert len(held) == 1
     route, answer = held[0]
     route.fulfill(response=answer)
-
-    page.locator("#plugin-message").filter(has_text=f"{PREFS} disabled.").wait_for(
-        timeout=10000)
-    page.locator(f"#plugin-{PREFS}[data-enabled=false]").wait_for()
+    disabled(page)
