@@ -53,6 +53,8 @@ import psutil
 import requests
 
 from peek.storage.embedded import EmbeddedPostgres
+from vortex_bench import REPO  # noqa: F401 (puts the repo on sys.path)
+from tests.admin_session import admin_requests  # noqa: E402
 
 NAME = "boot"
 PLUGINS = 200
@@ -61,8 +63,6 @@ START_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 90
 SETTLE_S = 1.0
 LEFTOVER_GRACE_S = 5
-#: The administrator the benchmark adds to open the plugins' admin pages.
-BENCH_ADMIN, BENCH_PASSWORD = "bench", "bench password, not secret"
 
 
 class BenchError(Exception):
@@ -282,29 +282,9 @@ def check_plugins(report: dict, names: list[str], log_path: Path) -> None:
                          f"/healthz answers, e.g. {first}: {bad[first]}: {why}")
 
 
-def admin_session(port: int, env: dict[str, str]) -> requests.Session:
-    """Signed in to the admin site, as an administrator the benchmark adds
-    with ``peek admin create-user`` (every admin page needs one)."""
-    made = subprocess.run([sys.executable, "-m", "peek", "admin", "create-user", BENCH_ADMIN],
-                          env=env, input=f"{BENCH_PASSWORD}\n", text=True,
-                          capture_output=True, timeout=120)
-    if made.returncode and "already" not in made.stderr:
-        raise BenchError(f"peek admin create-user failed: {made.stderr[-500:]}")
-    session = requests.Session()
-    base = f"http://127.0.0.1:{port}"
-    form = session.get(f"{base}/sign-in", timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
-    signed_in = session.post(f"{base}/sign-in", timeout=10, data={
-        "name": BENCH_ADMIN, "password": BENCH_PASSWORD,
-        "csrf_token": token.group(1) if token else ""})
-    if signed_in.url.endswith("/sign-in"):
-        raise BenchError(f"could not sign in to the admin site as {BENCH_ADMIN}")
-    return session
-
-
-def check_pages(port: int, names: list[str], env: dict[str, str]) -> None:
+def check_pages(port: int, names: list[str], database_url: str) -> None:
     """Every bench plugin's admin page renders its template with its table."""
-    session = admin_session(port, env)
+    session = admin_requests(f"http://127.0.0.1:{port}", database_url)
     for name in names:
         url = f"http://127.0.0.1:{port}/{name}/"
         try:
@@ -389,7 +369,8 @@ def boot(home: Home, *, check_pages_too: bool = False) -> tuple[float, float]:
                 f"processes {children / 2**20:.0f} MiB; dask "
                 f"{report['connections']['dask']['state']}; {phases(home.log_path, wall)}")
             if check_pages_too:
-                check_pages(home.http_port, home.names, env)
+                check_pages(home.http_port, home.names,
+                            EmbeddedPostgres(home.pgdata, home.pg_port).url)
                 log(f"all {len(home.names)} bench plugin pages render")
             return elapsed, rss
         finally:
