@@ -40,10 +40,21 @@ $(VENDOR)/.copied: node_modules/.package-lock.json
 	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico.min.css
 	touch $@
 
-bench: install assets $(VENV)/.bench-installed
-	@if ls benchmarks/bench_*.py >/dev/null 2>&1; then \
+# bench_codec measures the original platform's codec (vortexpy) beside ours, in
+# an environment of its own; without it (no registry) the benchmark goes on alone.
+REFERENCE_VENV ?= .venv-reference
+
+$(REFERENCE_VENV)/.installed:
+	@$(PYTHON) -m venv $(REFERENCE_VENV) \
+		&& $(REFERENCE_VENV)/bin/python -m pip install --quiet 'vortexpy==6.2.2' \
+		&& touch $@ \
+		|| echo "the original's codec did not install: bench_codec runs without it"
+
+bench: install assets $(VENV)/.bench-installed $(REFERENCE_VENV)/.installed
+	@export PEEK_BENCH_REFERENCE_PYTHON=$(abspath $(REFERENCE_VENV))/bin/python; \
+	if ls benchmarks/bench_*.py >/dev/null 2>&1; then \
 		for b in benchmarks/bench_*.py; do sync; $(BIN)/python $$b || echo "BENCH $$(basename $$b .py | sed s/bench_//) error=\"exited $$?\""; done; \
 	else echo "no benchmarks yet"; fi
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) *.egg-info
+	rm -rf $(VENV) $(REFERENCE_VENV) node_modules $(VENDOR) *.egg-info
