@@ -30,7 +30,7 @@ def test_upgrade_creates_the_platform_schema(db_home, database_url):
     assert "peek_plugin_noop: up to date" in result.stdout
     assert rows(database_url) == []
     assert rows(database_url, "SELECT version_num FROM pl_noop.alembic_version") == [("0001",)]
-    assert rows(database_url, "SELECT version_num FROM peek.alembic_version") == [("0003",)]
+    assert rows(database_url, "SELECT version_num FROM peek.alembic_version") == [("0004",)]
     # Running it again is harmless.
     assert peek_cli("db", "upgrade", home=db_home).returncode == 0
 
@@ -66,7 +66,7 @@ def test_backup_can_leave_table_data_out(db_home, database_url, tmp_path):
     assert peek_cli("db", "restore", str(dump), "--yes", home=db_home).returncode == 0
     # The table is restored empty; the migration history rows are kept.
     assert rows(database_url) == []
-    assert rows(database_url, "SELECT version_num FROM peek.alembic_version") == [("0003",)]
+    assert rows(database_url, "SELECT version_num FROM peek.alembic_version") == [("0004",)]
 
     schema_only = tmp_path / "schema.sql"
     assert peek_cli("db", "backup", str(schema_only), "--schema-only", home=db_home

@@ -514,6 +514,46 @@ def test_the_signed_in_user_reaches_the_server(peek):
     assert reply.status_code == 200 and reply.json()["result"] == {"user": "bob"}
 
 
+def test_an_action_id_is_answered_again_only_to_the_user_who_sent_it(peek):
+    """Bob reusing Alice's action id gets an error, never her answer: while
+    her action is in flight, after it was applied, over the websocket and
+    REST; Alice's resends still get her answer."""
+    alice = device(peek, password_grant(peek, "alice").json()["access_token"])
+    bob_access = password_grant(peek, "bob").json()["access_token"]
+    bob = device(peek, bob_access)
+    held = alice.act({"_tt": "peek_plugin_tally.WhoAmI", "pause_s": 3})
+    time.sleep(0.5)  # her frame reaches the client service first
+    bob.act({"_tt": "peek_plugin_tally.WhoAmI"}, held)
+    refused = bob.answer(held, timeout=2)  # before her action is done
+    assert "result" not in refused and "another user's action" in refused["error"]
+    assert alice.answer(held)["result"] == {"user": "alice"}
+
+    for sent_again in range(2):
+        bob.act({"_tt": "peek_plugin_tally.WhoAmI"}, held)
+        refused = bob.answer(held)
+        assert "result" not in refused and "another user's action" in refused["error"]
+        reply = requests.post(f"{peek.mobile}/vortex/api/actions", timeout=20,
+                              headers=bearer(bob_access), json={
+                                  "type": "action", "id": held,
+                                  "tuple": {"_tt": "peek_plugin_tally.WhoAmI"}})
+        assert reply.status_code == 422 and "another user's action" in reply.json()["error"]
+        alice.act({"_tt": "peek_plugin_tally.WhoAmI"}, held)
+        assert alice.answer(held)["result"] == {"user": "alice"}
+    [row] = query(peek.database_url,
+                  "SELECT user_name FROM peek.vortex_action WHERE id = :id", id=held)
+    assert row["user_name"] == "alice"
+
+    # An answer recorded with no user (no sign-in then) is anyone's.
+    anonymous = str(uuid.uuid4())
+    query(peek.database_url, "INSERT INTO peek.vortex_action (id, tuple_type, answer) "
+          "VALUES (:id, 'peek_plugin_tally.WhoAmI', :answer) RETURNING id", id=anonymous,
+          answer=json.dumps({"type": "result", "id": anonymous, "result": {"user": None}}))
+    bob.act({"_tt": "peek_plugin_tally.WhoAmI"}, anonymous)
+    assert bob.answer(anonymous)["result"] == {"user": None}
+    alice.close()
+    bob.close()
+
+
 def test_the_client_api_names_the_signed_in_user(peek):
     app = password_grant(peek, "alice").json()
     reply = requests.get(f"{peek.mobile}/peek_plugin_tally/whoami", timeout=10,

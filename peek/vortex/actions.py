@@ -7,7 +7,10 @@ arrive together share one transaction, so that one commit, one disk flush,
 covers many; see ``ActionProcessors.apply``):
 
 * a resend of an id already answered gets the recorded answer and the
-  processor does not run again (also after a server restart);
+  processor does not run again (also after a server restart); a resend by
+  another user than the one who sent it gets an error instead (the answer
+  is the sender's; one recorded with no user, without sign-in or before
+  the platform schema's revision 0004, is anyone's);
 * a crash before the commit leaves nothing behind, and the resend applies
   the action for the first time;
 * two copies arriving at once: the second one's insert waits for the first
@@ -34,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from peek.models.vortex_action import VortexAction
 from peek.vortex import tuples
-from peek.vortex.frames import frame, result_frame
+from peek.vortex.frames import frame, id_taken, result_frame
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +50,10 @@ _table = VortexAction.__table__
 # with the insert of the new answers (a copy recorded meanwhile by another
 # transaction fails it, as a unique violation).  ``{table}`` is the quoted
 # name of peek.vortex_action.
-_BEGIN_SQL = "BEGIN; SELECT id, answer FROM {table} WHERE id = ANY(%(ids)s)"
-_COMMIT_SQL = ("INSERT INTO {table} (id, tuple_type, answer) SELECT * FROM "
-               "unnest(%(ids)s::varchar[], %(types)s::varchar[], %(answers)s::text[]); "
-               "COMMIT")
+_BEGIN_SQL = "BEGIN; SELECT id, answer, user_name FROM {table} WHERE id = ANY(%(ids)s)"
+_COMMIT_SQL = ("INSERT INTO {table} (id, tuple_type, answer, user_name) SELECT * FROM "
+               "unnest(%(ids)s::varchar[], %(types)s::varchar[], %(answers)s::text[], "
+               "%(users)s::text[]); COMMIT")
 _UNIQUE_VIOLATION = "23505"
 _TRANSACTION_IDLE = 0  # libpq's PQTRANS_IDLE (psycopg2's TRANSACTION_STATUS_IDLE)
 #: A connection that applied a batch less than this long ago applies the next
@@ -234,20 +237,22 @@ class ActionProcessors:
             "the server could not record the action (database unavailable); "
             "resend it with the same id")) for item in work]
 
-    def _begin(self, conn: sqlalchemy.Connection, ids: list[str]) -> dict[str, str]:
-        """Begin the batch's transaction; the answers already recorded of ``ids``."""
+    def _begin(self, conn: sqlalchemy.Connection,
+               ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """Begin the batch's transaction; the answers already recorded of
+        ``ids``, with the user who sent each."""
         with self._execute(conn, self._begin_sql, {"ids": ids}) as cursor:
-            return dict(cursor.fetchall())
+            return {id_: (reply, user) for id_, reply, user in cursor.fetchall()}
 
     def _commit(self, conn: sqlalchemy.Connection, ids: list[str], types: list[str],
-                replies: list[str]) -> None:
+                replies: list[str], users: list[str | None]) -> None:
         """Record the answers and commit."""
         if not ids:
             self._execute(conn, "COMMIT", None).close()
             return
         try:
             self._execute(conn, self._commit_sql, {
-                "ids": ids, "types": types, "answers": replies}).close()
+                "ids": ids, "types": types, "answers": replies, "users": users}).close()
         except sqlalchemy.exc.DBAPIError as e:
             if getattr(e.orig, "pgcode", None) == _UNIQUE_VIOLATION:
                 raise _RecordedMeanwhile() from e
@@ -341,6 +346,7 @@ class ActionProcessors:
         ids: list[str] = []
         types: list[str] = []
         replies: list[str] = []
+        users: list[str | None] = []
         conn = self._checkout()
         try:
             with conn.begin() as transaction:  # SQLAlchemy's; the database's: _begin
@@ -355,9 +361,16 @@ class ActionProcessors:
                 try:
                     for index, item in enumerate(work):
                         if item.action_id in recorded:
-                            log.info("Action %s (%s) was already applied: answered again",
-                                     item.action_id, item.name)
-                            answers[index] = recorded[item.action_id]
+                            reply, sender = recorded[item.action_id]
+                            if sender is not None and sender != item.user:
+                                log.warning("Action %s (%s) of user %s has the id of an "
+                                            "action of user %s: refused", item.action_id,
+                                            item.name, item.user, sender)
+                                answers[index] = id_taken(item.action_id)
+                            else:
+                                log.info("Action %s (%s) was already applied: answered "
+                                         "again", item.action_id, item.name)
+                                answers[index] = reply
                             continue
                         if isolated:
                             reply, callbacks = self._run_in_savepoint(conn, item)
@@ -366,13 +379,15 @@ class ActionProcessors:
                         ids.append(item.action_id)
                         types.append(item.name)
                         replies.append(reply)
-                        recorded[item.action_id] = answers[index] = reply
+                        users.append(item.user)
+                        recorded[item.action_id] = (reply, item.user)
+                        answers[index] = reply
                         if callbacks:
                             after_commit += [(item.action_id, c) for c in callbacks]
                 finally:
                     for session in shared:
                         session.close()
-                self._commit(conn, ids, types, replies)
+                self._commit(conn, ids, types, replies, users)
         except sqlalchemy.exc.DBAPIError as e:
             if e.connection_invalidated:  # the database went away: so did the rest
                 self.release()

@@ -2,9 +2,10 @@
 
 Each action waits here, under its id, for the server's answer; copies of an
 id that is already in flight wait for the same answer instead of going up
-again.  After a reconnect every action still waiting is sent again (the
-server answers a resend without applying it twice).  An action with no
-answer after ``timeout_s`` gets a timeout error.
+again (a copy from another user is refused: the answer is the sender's,
+unless the action has no user).  After a reconnect every action still
+waiting is sent again (the server answers a resend without applying it
+twice).  An action with no answer after ``timeout_s`` gets a timeout error.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable
 
 import msgspec
 
-from peek.vortex.frames import frame
+from peek.vortex.frames import frame, id_taken
 
 Reply = Callable[[str], object]
 
@@ -25,6 +26,7 @@ Reply = Callable[[str], object]
 class _InFlight:
     request: str
     deadline: float
+    user: str | None
     replies: list[Reply] = field(default_factory=list)
 
 
@@ -44,14 +46,19 @@ class ActionForwarder:
         with self._lock:
             waiting = self._in_flight.get(action_id)
             if waiting is not None:
-                waiting.replies.append(reply)
-                return
-            request = frame("action", id=action_id, tuple_=encoded_tuple, origin=origin,
-                            user=user)
-            self._in_flight[action_id] = _InFlight(
-                request, time.monotonic() + self.timeout_s, [reply])
+                if waiting.user is None or waiting.user == user:
+                    waiting.replies.append(reply)
+                    return
+                request = None
+            else:
+                request = frame("action", id=action_id, tuple_=encoded_tuple,
+                                origin=origin, user=user)
+                self._in_flight[action_id] = _InFlight(
+                    request, time.monotonic() + self.timeout_s, user, [reply])
             connected = self.connected
-        if connected:
+        if request is None:
+            reply(id_taken(action_id))
+        elif connected:
             self._send_upstream(request)
 
     def on_answer(self, action_id: str | None, answer: str) -> None:

@@ -99,6 +99,13 @@ def result_frame(action_id: str, encoded_result: bytes) -> str:
             % (msgspec.json.encode(action_id), encoded_result)).decode()
 
 
+def id_taken(action_id: str) -> str:
+    """The answer to an action whose id is another user's action's."""
+    return frame("result", id=action_id, error=(
+        "this action id belongs to another user's action: give every action an id "
+        "of its own (a UUID, say)"))
+
+
 def error_frame(error: str, **fields: Any) -> str:
     return frame("error", error=error, **fields)
 

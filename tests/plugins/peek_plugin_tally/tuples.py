@@ -26,4 +26,7 @@ class MyTally(Tuple, tag="peek_plugin_tally.MyTally", per_user=True):
 
 
 class WhoAmI(Tuple, tag="peek_plugin_tally.WhoAmI"):
-    """An action answered with the ``ctx.user`` it reached the server with."""
+    """An action answered with the ``ctx.user`` it reached the server with,
+    after ``pause_s`` (to hold it in flight)."""
+
+    pause_s: float = 0

@@ -1,13 +1,20 @@
 """Per-user data and the user of actions, for tests/test_device_sign_in.py."""
 
+import time
+
 from peek_plugin_tally.tuples import MyTally, WhoAmI
+
+
+def who_am_i(action: WhoAmI, ctx) -> dict:
+    time.sleep(action.pause_s)
+    return {"user": ctx.user}
 
 
 def register(platform):
     platform.add_tuple_provider(
         MyTally, lambda selector: [MyTally(user=selector.filter["user"],
                                            note=str(selector.filter.get("note", "")))])
-    platform.add_action_processor(lambda action, ctx: {"user": ctx.user}, WhoAmI)
+    platform.add_action_processor(who_am_i, WhoAmI)
 
 
 def register_client(platform):
