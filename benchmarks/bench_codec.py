@@ -39,7 +39,7 @@ class SubTuple(Tuple, tag=f"{__name__}.SubTuple"):
     sub_int: int
 
 
-class ShapedTuple(Tuple, tag=f"{__name__}.TestTuple"):
+class ShapedTuple(Tuple, tag=f"{__name__}.ShapedTuple"):
     a_int: int
     a_int_with_validator: Annotated[int, msgspec.Meta(ge=1, le=100)]
     a_float: float

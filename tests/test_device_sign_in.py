@@ -528,7 +528,7 @@ def test_an_action_id_is_answered_again_only_to_the_user_who_sent_it(peek):
     assert "result" not in refused and "another user's action" in refused["error"]
     assert alice.answer(held)["result"] == {"user": "alice"}
 
-    for sent_again in range(2):
+    for _ in range(2):  # refused every time; hers still answered
         bob.act({"_tt": "peek_plugin_tally.WhoAmI"}, held)
         refused = bob.answer(held)
         assert "result" not in refused and "another user's action" in refused["error"]
