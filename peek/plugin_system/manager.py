@@ -30,7 +30,8 @@ from peek.plugin_system.ordering import start_order
 from peek.plugin_system.pages import (MANIFEST_SLOTS, SLOTS, SlotItem, check_templates,
                                       manifest_item, url_prefix)
 from peek.plugin_system.settings import PluginSettings
-from peek.plugin_system.storage import heads, schemas_at, upgrade_plugin_schema
+from peek.plugin_system.storage import (heads, migrate_plugin_schema, schemas_at,
+                                        upgrade_plugin_schema)
 from peek.services import AGENT, CLIENT, SERVER
 from peek.vortex.selector import TupleSelector
 
@@ -327,7 +328,7 @@ class PluginManager:
             if name in running or self._blocked(record):  # blocked: also by one failing here
                 continue
             if (self._migrates(record) and schema_name(record.name) not in current
-                    and not self._step(record, "migration", self._migrate)):
+                    and not self._step(record, "migration", self._migrate_checked)):
                 continue
             self._step(record, "load", self._load_one)
 
@@ -413,6 +414,10 @@ class PluginManager:
 
     def _migrate(self, record: PluginRecord) -> None:
         upgrade_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
+
+    def _migrate_checked(self, record: PluginRecord) -> None:
+        """Migrate a plugin that :meth:`_schemas_at` did not find ready."""
+        migrate_plugin_schema(self.engine, schema_name(record.name), record.found.package_dir)
 
     def _load_one(self, record: PluginRecord) -> None:
         module = importlib.import_module(record.found.module)

@@ -90,6 +90,14 @@ def upgrade_plugin_schema(engine: sqlalchemy.Engine, schema: str,
     revisions = heads(package_dir)
     if schema in schemas_at(engine, {schema: revisions}):
         return revisions  # the usual start: nothing to run
+    return migrate_plugin_schema(engine, schema, package_dir, revisions)
+
+
+def migrate_plugin_schema(engine: sqlalchemy.Engine, schema: str, package_dir: Path,
+                          revisions: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """:func:`upgrade_plugin_schema` for a schema :func:`schemas_at` did not
+    find ready: its schema and settings table made sure of, then Alembic."""
+    revisions = heads(package_dir) if revisions is None else revisions
     with engine.begin() as conn:
         _create_schema(conn, schema)
         context = MigrationContext.configure(conn, opts={"version_table_schema": schema})
