@@ -62,6 +62,11 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
         app.config["SOCK_SERVER_OPTIONS"]["subprotocols"] = ["bokeh"]
         # A plugin upload may be as large as a package may be, plus the form around it.
         app.config["MAX_CONTENT_LENGTH"] = Limits().max_archive_bytes + 2**20
+    if site == "mobile":
+        # Send the session cookie only when the session changed: otherwise a
+        # response to a request that began before a sign-in's tokens were
+        # refreshed would put the used tokens back into the browser.
+        app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     if runtime.database_url:
         app.config["SQLALCHEMY_DATABASE_URI"] = runtime.database_url
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}

@@ -107,7 +107,7 @@ def test_storage_is_migrated_into_core_user(server, database_url):
     assert {"user_account", "user_group", "user_group_member", "sign_in_session",
             "plugin_setting", "alembic_version"} <= tables
     assert query(database_url, "SELECT version_num FROM core_user.alembic_version") == [
-        {"version_num": "0002"}]
+        {"version_num": "0003"}]
     assert server.runtime.plugins.records[CORE_USER].platform.schema == "core_user"
 
 

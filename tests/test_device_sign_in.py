@@ -7,6 +7,7 @@ address of its own (it remembers addresses too)."""
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import re
 import time
@@ -367,6 +368,7 @@ def test_tokens_expire_and_refresh_rotates_them(peek):
 
     # The browser's expired access token is refreshed on its next requests, all
     # of them at once with the one cookie.
+    old_cookies = http.cookies.copy()
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         replies = list(pool.map(lambda _: http.get(f"{peek.mobile}/desktop/",
                                                    allow_redirects=False, timeout=20),
@@ -374,12 +376,91 @@ def test_tokens_expire_and_refresh_rotates_them(peek):
     assert [r.status_code for r in replies] == [200] * 6
     site = [r for r in session_rows(peek, "frank") if r["kind"] == "site"][-1]
     assert site["refresh_hash"] != site_hash and site["last_used"] > site["created"]
+    # A response to a request that still carried the old cookie (a stylesheet
+    # loading meanwhile) does not put the used tokens back into the browser.
+    stale = requests.get(f"{peek.mobile}/static/css/peek.css", cookies=old_cookies,
+                         timeout=10)
+    assert stale.status_code == 200 and "Set-Cookie" not in stale.headers
 
     # An expired refresh token is refused.
     query(peek.database_url, "UPDATE core_user.sign_in_session SET refresh_expires = now() "
                              "WHERE user_name = 'frank' RETURNING id")
     expired = token(peek, grant_type="refresh_token", refresh_token=second["refresh_token"])
     assert expired.status_code == 401
+
+
+def digest(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+def row_holding(peek, user: str, refresh_token: str) -> dict:
+    """The sign-in whose current refresh token this is."""
+    [row] = [r for r in session_rows(peek, user) if r["refresh_hash"] == digest(refresh_token)]
+    return row
+
+
+def used_refresh_rows(peek, session_id: str) -> list[dict]:
+    return query(peek.database_url, "SELECT * FROM core_user.sign_in_used_refresh "
+                                    "WHERE session_id = :s ORDER BY used_at", s=session_id)
+
+
+def test_a_refresh_token_used_again_later_revokes_its_sign_in(peek):
+    add_user(peek, "kate")
+    first = password_grant(peek, "kate").json()
+    elsewhere = password_grant(peek, "kate").json()  # another device of hers
+    second = token(peek, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert second.status_code == 200, second.text
+    second = second.json()
+    app_row = row_holding(peek, "kate", second["refresh_token"])
+
+    # Used again at once (a retry after a lost answer, two requests racing):
+    # refused, and the sign-in goes on.
+    again = token(peek, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert again.status_code == 401 and again.json() == {
+        "error": "invalid_grant", "error_description":
+            "the refresh token is not valid (unknown, expired, revoked or already used)"}
+    third = token(peek, grant_type="refresh_token", refresh_token=second["refresh_token"])
+    assert third.status_code == 200, third.text
+    third = third.json()
+    signed_in = device(peek, third["access_token"])
+    signed_in.send("ping")
+    assert signed_in.next(lambda f: f["type"] == "pong")
+    used = used_refresh_rows(peek, app_row["id"])
+    assert [u["refresh_hash"] for u in used] == [
+        digest(t) for t in (first["refresh_token"], second["refresh_token"])]
+    assert all(r["revoked_at"] is None for r in session_rows(peek, "kate"))
+
+    # A minute later the first token, two rotations old, comes back: someone
+    # holds a copy.  The sign-in is revoked, cutting off whoever holds the
+    # current tokens too; her other device goes on.
+    query(peek.database_url, "UPDATE core_user.sign_in_used_refresh "
+                             "SET used_at = used_at - interval '2 minutes' "
+                             "WHERE session_id = :s RETURNING refresh_hash", s=app_row["id"])
+    replay = token(peek, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert replay.status_code == 401 and replay.json()["error"] == "invalid_grant"
+    took, code, status = closed_with(signed_in)
+    assert took < 2 and code == 4401 and status == {"type": "status", "state": "signed-out"}
+    assert data(peek, third["access_token"]).status_code == 401
+    assert token(peek, grant_type="refresh_token",
+                 refresh_token=third["refresh_token"]).status_code == 401
+    [row] = [r for r in session_rows(peek, "kate") if r["id"] == app_row["id"]]
+    assert row["revoked_by"] == "refresh token used again" and row["revoked_at"] is not None
+    assert data(peek, elsewhere["access_token"]).status_code == 200
+
+    # A rotated token older than the refresh lifetime has expired anyway: it
+    # is forgotten at the sign-in's next rotation.
+    later = token(peek, grant_type="refresh_token", refresh_token=elsewhere["refresh_token"])
+    assert later.status_code == 200
+    later = later.json()
+    elsewhere_id = row_holding(peek, "kate", later["refresh_token"])["id"]
+    query(peek.database_url, "UPDATE core_user.sign_in_used_refresh "
+                             "SET used_at = used_at - interval '31 days' "
+                             "WHERE session_id = :s RETURNING refresh_hash", s=elsewhere_id)
+    assert len(used_refresh_rows(peek, elsewhere_id)) == 1
+    assert token(peek, grant_type="refresh_token",
+                 refresh_token=later["refresh_token"]).status_code == 200
+    assert [u["refresh_hash"] for u in used_refresh_rows(peek, elsewhere_id)] == [
+        digest(later["refresh_token"])]
 
 
 def test_revoking_from_the_admin_page_closes_websockets_and_refuses_the_tokens(peek):

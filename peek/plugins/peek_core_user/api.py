@@ -122,7 +122,7 @@ class UserClientApi(UserLookup):
 
 class SignInRefused(PermissionError):
     """Wrong name or password (never which), or a refresh token that is
-    unknown, expired or revoked."""
+    unknown, expired, revoked or already used."""
 
 
 class SignInSlowedDown(PermissionError):

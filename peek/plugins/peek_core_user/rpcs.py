@@ -27,7 +27,8 @@ def sign_in(name: str, password: str, kind: str, address: str, user_agent: str) 
 @rpc(service="server", callers=("client",), timeout=15)
 def refresh(refresh_token: str, address: str, user_agent: str) -> dict:
     """New tokens for the sign-in of ``refresh_token``, which stops working
-    (rotation); SignInRefused if it is unknown, expired or revoked."""
+    (rotation); SignInRefused if it is unknown, expired, revoked or already
+    used (a used one, long after it was rotated, revokes the sign-in)."""
     from ._private.server.rpc_handlers import refresh
     return refresh(refresh_token, address, user_agent)
 

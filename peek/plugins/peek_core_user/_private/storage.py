@@ -82,3 +82,19 @@ class SignInSession(Base):
 Index("sign_in_session_refresh_key", SignInSession.refresh_hash, unique=True)
 Index("sign_in_session_user", func.lower(SignInSession.user_name))
 Index("sign_in_session_revoked", SignInSession.revoked_at)
+
+
+class UsedRefreshToken(Base):
+    """The sha256 of a refresh token already rotated away, kept so that its
+    use again is seen as a replay (docs/core_user.md, "Tokens").  Rows older
+    than the refresh lifetime are purged: such a token has expired anyway."""
+    __tablename__ = "sign_in_used_refresh"
+
+    refresh_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("core_user.sign_in_session.id", ondelete="CASCADE"))
+    used_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+Index("sign_in_used_refresh_used_at", UsedRefreshToken.used_at)
+Index("sign_in_used_refresh_session", UsedRefreshToken.session_id)

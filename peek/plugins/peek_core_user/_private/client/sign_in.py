@@ -159,5 +159,6 @@ class DeviceSignInImpl:
         if not entry.done.wait(30) or (entry.answer is None and not entry.refused):
             raise RpcError("the refresh of this sign-in failed; try again")
         if entry.refused:
-            raise SignInRefused("the refresh token is not valid (unknown, expired or revoked)")
+            raise SignInRefused("the refresh token is not valid (unknown, expired, revoked "
+                                "or already used)")
         return entry.answer

@@ -1,5 +1,6 @@
 """Device sign-ins on the server: the session table, token issue and
-rotation, revocation, and the slow-down after repeated failures."""
+rotation (with replays of rotated tokens revoking the sign-in), revocation,
+and the slow-down after repeated failures."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from ...api import SignInRefused, SignInSlowedDown
 from ...tuples import RevokedSessionTuple, UserTuple
 from .. import tokens
-from ..storage import SignInSession, _now
+from ..storage import SignInSession, UsedRefreshToken, _now
 
 KINDS = ("site", "app")
 #: Failures in a row that are answered normally; each one after waits a delay.
@@ -25,6 +26,12 @@ MAX_DELAY_S = 300
 #: Revoked sign-ins stay published this long after their last access token
 #: expired (clocks of services differ a little).
 CLOCK_MARGIN_S = 60
+#: A rotated refresh token used again within this long is refused without
+#: revoking its sign-in: two requests racing with one token (a retry after a
+#: lost answer, two client services), not a replay.
+REUSE_GRACE_S = 60
+#: Rotated tokens older than the refresh lifetime are purged at most this often.
+PURGE_EVERY_S = 600
 
 
 @dataclass
@@ -103,6 +110,7 @@ class SignIns:
         self._users = users
         self._key = key
         self.slow_down = SlowDown()
+        self._purged_at = -float(PURGE_EVERY_S)
 
     @property
     def log(self):
@@ -149,17 +157,21 @@ class SignIns:
         return answer
 
     def refresh(self, refresh_token: str, address: str, user_agent: str) -> dict:
-        refused = SignInRefused("the refresh token is not valid (unknown, expired or revoked)")
+        refused = SignInRefused("the refresh token is not valid (unknown, expired, revoked "
+                                "or already used)")
         if not refresh_token or not isinstance(refresh_token, str):
             raise refused
+        digest = tokens.digest(refresh_token)
         with self._platform.db_session() as session:
             row = session.scalar(sa.select(SignInSession).where(
-                SignInSession.refresh_hash == tokens.digest(refresh_token)).with_for_update())
-            if row is None or row.revoked_at is not None or row.refresh_expires <= _now():
-                self.log.warning("Refused a refresh from %s: %s", address,
-                                 "unknown token" if row is None else
-                                 f"sign-in {row.id} of {row.user_name} "
-                                 f"{'revoked' if row.revoked_at else 'expired'}")
+                SignInSession.refresh_hash == digest).with_for_update())
+            if row is None:
+                self._refused_unknown(session, digest, address)
+                raise refused
+            if row.revoked_at is not None or row.refresh_expires <= _now():
+                self.log.warning("Refused a refresh from %s: sign-in %s of %s %s", address,
+                                 row.id, row.user_name,
+                                 "revoked" if row.revoked_at else "expired")
                 raise refused
             user = self._users.find_user(row.user_name)
             if user is None or not user.enabled:
@@ -170,6 +182,8 @@ class SignIns:
                 self._notify()
                 raise refused
             new_token = tokens.new_refresh_token()
+            session.add(UsedRefreshToken(refresh_hash=digest, session_id=row.id,
+                                         used_at=_now()))
             row.refresh_hash = tokens.digest(new_token)
             row.refresh_expires = _now() + self._refresh_lifetime()
             row.last_used = _now()
@@ -178,8 +192,54 @@ class SignIns:
             if user_agent:
                 row.user_agent = user_agent[:500]
             answer = _tokens_of(self._key, row, user, new_token, self._access_s())
+            self._purge_used(session, row.id)
             session.commit()
         return answer
+
+    def _refused_unknown(self, session: Session, digest: str, address: str) -> None:
+        """A refresh token that is not a sign-in's current one.  If it was
+        rotated away more than REUSE_GRACE_S ago, whoever holds it now is
+        replaying it (or the holder of the current one got it by a replay):
+        the sign-in is revoked, cutting both off."""
+        used = session.execute(
+            sa.select(UsedRefreshToken.used_at, SignInSession).join(
+                SignInSession, SignInSession.id == UsedRefreshToken.session_id)
+            .where(UsedRefreshToken.refresh_hash == digest)
+            .with_for_update(of=SignInSession)).first()
+        if used is None:
+            self.log.warning("Refused a refresh from %s: unknown token", address)
+            return
+        used_at, row = used
+        after_s = (_now() - used_at).total_seconds()
+        if row.revoked_at is not None or row.refresh_expires <= _now():
+            self.log.warning("Refused a refresh from %s: a used token of sign-in %s of %s, "
+                             "%s", address, row.id, row.user_name,
+                             "revoked" if row.revoked_at else "expired")
+        elif after_s < REUSE_GRACE_S:
+            self.log.warning("Refused a refresh from %s: the token of sign-in %s of %s was "
+                             "rotated %.1f s ago (a race or a retry: the sign-in stays)",
+                             address, row.id, row.user_name, after_s)
+        else:
+            row.revoked_at, row.revoked_by = _now(), "refresh token used again"
+            session.commit()
+            self.log.warning("Revoked sign-in %s of %s: a refresh token rotated %.0f s ago "
+                             "was used again, from %s (stolen or copied?)", row.id,
+                             row.user_name, after_s, address)
+            self._notify()
+
+    def _purge_used(self, session: Session, session_id: str) -> None:
+        """Forget rotated tokens older than the refresh lifetime (expired
+        anyway): this sign-in's at each rotation, every sign-in's at most
+        every PURGE_EVERY_S."""
+        now = time.monotonic()
+        every = now >= self._purged_at + PURGE_EVERY_S
+        if every:
+            self._purged_at = now
+        old = UsedRefreshToken.used_at < _now() - self._refresh_lifetime()
+        done = session.execute(sa.delete(UsedRefreshToken).where(
+            old if every else sa.and_(old, UsedRefreshToken.session_id == session_id))).rowcount
+        if done and every:
+            self.log.info("Forgot %d refresh tokens rotated longer ago than they live", done)
 
     # -- revoking ---------------------------------------------------------------------------
     def _notify(self) -> None:
