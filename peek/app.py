@@ -60,7 +60,8 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     )
     if site == "admin":  # the Dask dashboard's plots, proxied (blueprints/workers)
         app.config["SOCK_SERVER_OPTIONS"]["subprotocols"] = ["bokeh"]
-        # A plugin upload may be as large as a package may be, plus the form around it.
+        # A plugin package plus the form around it; the upload view takes
+        # release archives too (guard.accepts_body).
         app.config["MAX_CONTENT_LENGTH"] = Limits().max_archive_bytes + 2**20
     if site == "mobile":
         # Send the session cookie only when the session changed: otherwise a

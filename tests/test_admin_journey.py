@@ -163,6 +163,14 @@ def test_an_administrators_whole_path_in_the_browser(platform, page_in, screensh
     screenshot(page, "settings")
 
     page.goto(f"{admin}/plugins")
+    # A package over the limit is refused in the page, before it is sent.
+    huge = tmp_path / "huge.whl"
+    with open(huge, "wb") as out:
+        out.truncate(51 * 2**20)
+    page.set_input_files("#upload-form input[type=file]", str(huge))
+    page.click("#upload-form button[type=submit]")
+    assert page.locator("#upload-job [role=alert]").inner_text() == (
+        "huge.whl is 51 MiB; packages may be at most 50 MiB, release archives 500 MiB.")
     page.set_input_files("#upload-form input[type=file]", str(journey_wheel(tmp_path, "2.0.0")))
     page.click("#upload-form button[type=submit]")
     done = page.locator(".peek-job[data-finished=true]")

@@ -2,8 +2,11 @@
 ``peek plugin install``, a clear message, and the platform left as it was."""
 
 import io
+import json
+import os
 import re
 import time
+import zipfile
 
 import pytest
 
@@ -62,8 +65,19 @@ def test_uploads_over_the_size_limit_or_without_a_file_are_refused(admin, config
     from peek.plugin_system.archive import Limits
 
     before = snapshot(configured)
-    too_big = upload(admin, "huge.whl", bytes(Limits().max_archive_bytes + 1))
-    assert too_big.status_code == 413 and "at most 50 MiB" in too_big.get_json()["error"]
+    for name in ("huge.whl", "huge.zip"):  # a zip that is no release is a package
+        too_big = upload(admin, name, bytes(Limits().max_archive_bytes + 1))
+        assert too_big.status_code == 413, name
+        assert too_big.get_json()["error"] == (
+            "the package is too large: plugin packages may be at most 50 MiB, release "
+            "archives 500 MiB"), name
+    # A body claiming more than a release may be is refused before it is read.
+    token = csrf_token(admin.get("/plugins").get_data(as_text=True))
+    claimed = admin.post("/plugins/upload", headers={"X-CSRFToken": token},
+                         data={"package": (io.BytesIO(b"x"), "x.zip")},
+                         environ_overrides={"CONTENT_LENGTH": str(600 * 2**20)})
+    assert claimed.status_code == 413 and "release archives 500 MiB" in claimed.get_json()[
+        "error"]
     token = csrf_token(admin.get("/plugins").get_data(as_text=True))
     nothing = admin.post("/plugins/upload", headers={"X-CSRFToken": token})
     assert nothing.status_code == 400 and "choose a plugin package" in nothing.get_json()[
@@ -72,3 +86,33 @@ def test_uploads_over_the_size_limit_or_without_a_file_are_refused(admin, config
                         data={"package": (io.BytesIO(b"x"), "x.whl")})
     assert forged.status_code == 400
     assert snapshot(configured) == before
+
+
+def test_a_release_archive_over_the_package_limit_is_taken(admin, configured):
+    """Releases may be larger than packages (they carry their dependencies'
+    wheels): past the size check, the release's own checks apply."""
+    from peek.plugin_system.archive import Limits
+
+    before = snapshot(configured)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("peek-release.json", json.dumps({
+            "format": 1, "created": "2026-12-02T00:00:00Z", "dependencies": [],
+            "plugins": [{"name": "peek_plugin_big", "version": "1.0.0",
+                         "wheel": "peek_plugin_big-1.0.0-py3-none-any.whl"}]}))
+        zf.writestr("plugins/peek_plugin_big-1.0.0-py3-none-any.whl", b"")
+        zf.writestr("wheels/padding.bin", os.urandom(Limits().max_archive_bytes + 2**20))
+    response = upload(admin, "big-release.zip", archive.getvalue())
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job = finished_job(admin, response.get_json()["status"])
+    assert 'data-failed="true"' in job
+    text = re.sub(r"\s+", " ", job)
+    assert "big-release.zip was not installed" in text
+    assert "holds wheels/padding.bin, not listed in peek-release.json" in text
+    assert snapshot(configured) == before
+
+
+def test_uploads_need_a_signed_in_administrator(configured, start_service):
+    site = start_service("server", listen=False).apps["admin"].test_client()
+    response = site.post("/plugins/upload", data={"package": (io.BytesIO(b"x"), "x.whl")})
+    assert response.status_code == 401

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from typing import Callable, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, g, jsonify, redirect, request, session, url_for
+from flask import Flask, current_app, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 
 from peek.config import ServiceConfig
@@ -20,6 +21,7 @@ from peek.extensions import csrf, db
 #: Endpoints open without signing in.
 OPEN_ENDPOINTS = {"auth.sign_in", "static", "health.healthz"}
 SESSION_KEY = "admin"
+F = TypeVar("F", bound=Callable)
 
 
 def fingerprint(password_hash: str) -> str:
@@ -44,8 +46,26 @@ def init_admin_auth(app: Flask, config: ServiceConfig) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=config.get("admin.sessionHours")),
         WTF_CSRF_TIME_LIMIT=None,  # valid for the session; pages stay open for hours
     )
-    csrf.init_app(app)
+    # In this order: nobody's request body is read before they are signed in,
+    # and a view's own body limit applies when the CSRF check reads the form.
     app.before_request(_require_sign_in)
+    app.before_request(_apply_body_limit)
+    csrf.init_app(app)
+
+
+def accepts_body(max_bytes: int) -> Callable[[F], F]:
+    """Let a view take request bodies up to ``max_bytes`` rather than the
+    site's ``MAX_CONTENT_LENGTH`` (signed-in administrators only)."""
+    def mark(view: F) -> F:
+        view.max_content_length = max_bytes
+        return view
+    return mark
+
+
+def _apply_body_limit():
+    limit = getattr(current_app.view_functions.get(request.endpoint), "max_content_length", None)
+    if limit:
+        request.max_content_length = limit
 
 
 def current_admin():

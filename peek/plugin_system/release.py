@@ -31,6 +31,7 @@ import zipfile
 from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
+from typing import BinaryIO
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -253,15 +254,23 @@ def make_release(projects: list[Path], out: Path | None = None,
 
 
 # -- install -----------------------------------------------------------------------------
-def is_release(archive: Path) -> bool:
-    """A zip with ``peek-release.json`` at its root (else a plugin package)."""
-    if not archive.name.lower().endswith(".zip") or not zipfile.is_zipfile(archive):
+def is_release(archive: Path | BinaryIO, filename: str | None = None) -> bool:
+    """A zip with ``peek-release.json`` at its root (else a plugin package).
+    ``archive`` may be an open file (``filename`` its name); it is read from
+    the start and left there."""
+    name = filename if filename is not None else getattr(archive, "name", "")
+    if not str(name).lower().endswith(".zip"):
         return False
     try:
+        if not zipfile.is_zipfile(archive):
+            return False
         with zipfile.ZipFile(archive) as zf:
             return RELEASE_MANIFEST in zf.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
+    finally:
+        if not isinstance(archive, Path):
+            archive.seek(0)
 
 
 def _read_release(archive: Path, root: Path) -> dict:

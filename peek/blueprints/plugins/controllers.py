@@ -1,12 +1,12 @@
 import logging
 
 from flask import abort, jsonify, render_template, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from peek.auth.guard import current_admin
+from peek.auth.guard import accepts_body, current_admin
 from peek.plugin_system import live, packages
 from peek.plugin_system.discovery import origin
 from peek.plugin_system.packages import PluginOperationError
+from peek.plugin_system.release import RELEASE_LIMITS, is_release
 from peek.plugin_system.service_states import instances_of, service_columns
 from peek.runtime import current_runtime
 
@@ -48,27 +48,34 @@ def _rows() -> list[dict]:
 
 def index():
     return render_template("plugins/index.html", rows=_rows(),
-                           max_bytes=packages.Limits().max_archive_bytes)
+                           max_bytes=packages.Limits().max_archive_bytes,
+                           max_release_bytes=RELEASE_LIMITS.max_archive_bytes)
 
 
 def table():
     return render_template("plugins/_table.html", rows=_rows())
 
 
+def too_large(_error=None):
+    """413 for an upload over the limits (also when the CSRF check's reading
+    of the form hit the body limit first)."""
+    return jsonify(error=f"the package is too large: plugin packages may be at most "
+                         f"{packages.Limits().max_archive_bytes // 2**20} MiB, release "
+                         f"archives {RELEASE_LIMITS.max_archive_bytes // 2**20} MiB"), 413
+
+
+@accepts_body(RELEASE_LIMITS.max_archive_bytes + 2**20)  # the form around it
 def upload():
-    limit = packages.Limits().max_archive_bytes
-    too_large = jsonify(error=f"the package is too large: plugin packages may be at most "
-                              f"{limit // 2**20} MiB"), 413
-    try:
-        file = request.files.get("package")
-    except RequestEntityTooLarge:
-        return too_large
+    file = request.files.get("package")
     if file is None or not file.filename:
         return jsonify(error="choose a plugin package (.whl, .tar.gz or .zip) to upload"), 400
     file.stream.seek(0, 2)
-    if file.stream.tell() > limit:
-        return too_large
+    size = file.stream.tell()
     file.stream.seek(0)
+    if size > RELEASE_LIMITS.max_archive_bytes or (
+            size > packages.Limits().max_archive_bytes
+            and not is_release(file.stream, file.filename)):
+        return too_large()
     try:
         job = current_runtime().install_jobs.start(file.filename, file.stream)
     except PluginOperationError as e:

@@ -9,7 +9,9 @@ document.addEventListener("DOMContentLoaded", () => {
   const bar = document.getElementById("upload-bar");
   const stage = document.getElementById("upload-stage");
   const jobBox = document.getElementById("upload-job");
-  const maxBytes = Number(document.getElementById("plugin-upload").dataset.maxBytes);
+  const limits = document.getElementById("plugin-upload").dataset;
+  const maxBytes = Number(limits.maxBytes);
+  const maxReleaseBytes = Number(limits.maxReleaseBytes);
 
   ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (event) => {
     event.preventDefault();
@@ -39,8 +41,10 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   function send(file) {
-    if (file.size > maxBytes) {
-      fail(`${file.name} is ${Math.ceil(file.size / 1048576)} MiB; packages may be at most ${maxBytes / 1048576} MiB.`);
+    // A .zip may be a release archive (the server tells): those may be larger.
+    const limit = file.name.toLowerCase().endsWith(".zip") ? maxReleaseBytes : maxBytes;
+    if (file.size > limit) {
+      fail(`${file.name} is ${Math.ceil(file.size / 1048576)} MiB; packages may be at most ${maxBytes / 1048576} MiB, release archives ${maxReleaseBytes / 1048576} MiB.`);
       return;
     }
     const data = new FormData(form);
