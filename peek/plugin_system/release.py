@@ -358,6 +358,38 @@ def _pip_install(archive: Path, root: Path, data: dict) -> None:
     log.info("Installed %s from %s", ", ".join(requirements), archive.name)
 
 
+def _distributions() -> dict[str, tuple[str, str]]:
+    """The Python distributions in Peek's environment: canonical name →
+    (name, version)."""
+    importlib.invalidate_caches()
+    return {canonicalize_name(d.metadata["Name"]): (d.metadata["Name"], d.version)
+            for d in importlib.metadata.distributions() if d.metadata["Name"]}
+
+
+def _undo_pip(archive: Path, before: dict[str, tuple[str, str]]) -> str:
+    """Uninstall what the release's pip run added; what it upgraded stays
+    (there is no older wheel to go back to).  Says what was done."""
+    after = _distributions()
+    added = [after[key] for key in sorted(after) if key not in before]
+    upgraded = [f"{after[key][0]} {before[key][1]} → {after[key][1]}" for key in sorted(after)
+                if key in before and after[key][1] != before[key][1]]
+    said = []
+    if added:
+        names = ", ".join(name for name, _ in added)
+        try:
+            _run([sys.executable, "-m", "pip", "uninstall", "--yes",
+                  "--disable-pip-version-check", *(name for name, _ in added)],
+                 f"{archive.name}: uninstalling {names} again")
+            said.append(f"{', '.join(f'{n} {v}' for n, v in added)} uninstalled again")
+            log.info("Uninstalled %s again: %s was refused", names, archive.name)
+        except ReleaseError as e:
+            log.warning("%s", e)
+            said.append(f"{names} could not be uninstalled and stay")
+    if upgraded:
+        said.append(f"upgraded and staying: {', '.join(upgraded)}")
+    return "; ".join(said)
+
+
 def install_release(archive: Path, home: Path,
                     installed: dict[str, str | None]) -> list[Installed]:
     """Install every plugin of a release (the caller holds the packages lock);
@@ -382,10 +414,11 @@ def install_release(archive: Path, home: Path,
                                f"{e}") from None
         data = _read_release(archive, root)
         plugins = _check_plugins(archive, root, data, home, installed)
-        _pip_install(archive, root, data)
-        importlib.invalidate_caches()
+        before = _distributions()
         known = dict(installed)
         try:
+            _pip_install(archive, root, data)
+            importlib.invalidate_caches()
             for name, _, wheel in plugins:
                 done.append(packages.install(wheel, home, known))
                 known[name] = None
@@ -395,9 +428,13 @@ def install_release(archive: Path, home: Path,
                     packages.remove(home, plugin.name)
                 else:
                     packages.roll_back(home, plugin.name)
-            kept = (f" ({', '.join(p.name for p in done)} of this release taken back)"
-                    if done else "")
-            raise ReleaseError(f"{archive.name}: {e}{kept}") from None
+            undone = [f"{', '.join(p.name for p in done)} of this release taken back"] \
+                if done else []
+            if pip_said := _undo_pip(archive, before):
+                undone.append(pip_said)
+            kept = f" ({'; '.join(undone)})" if undone else ""
+            message = str(e) if isinstance(e, ReleaseError) else f"{archive.name}: {e}"
+            raise ReleaseError(f"{message}{kept}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
         try:  # a refused release leaves nothing behind
