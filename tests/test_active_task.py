@@ -464,9 +464,12 @@ def device(base: str, token: str | None, path: str = "/vortex/ws", **headers: st
 def browser_session(base: str, user: str) -> requests.Session:
     """Signed in through the sign-in form, as a browser is."""
     http = requests.Session()
-    assert http.get(f"{base}/peek_core_user/sign-in", timeout=10).status_code == 200
+    form = http.get(f"{base}/peek_core_user/sign-in", timeout=10)
+    assert form.status_code == 200
+    form_token = re.search(r'name="form_token" value="([^"]+)"', form.text).group(1)
     signed_in = http.post(f"{base}/peek_core_user/sign-in", timeout=30, allow_redirects=False,
-                          data={"username": user, "password": PASSWORDS[user], "next": "/"})
+                          data={"username": user, "password": PASSWORDS[user], "next": "/",
+                                "form_token": form_token})
     assert signed_in.status_code == 303, signed_in.text
     return http
 

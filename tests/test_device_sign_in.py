@@ -108,9 +108,16 @@ def browser(address: str | None = None) -> requests.Session:
     return http
 
 
+def form_token(page: str) -> str:
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
 def sign_in_form(peek, http, name, password=PASSWORD, next_path="/"):
+    """Open the sign-in page and send its form, as a browser does."""
+    page = http.get(f"{peek.mobile}{BASE}/sign-in", timeout=20).text
     return http.post(f"{peek.mobile}{BASE}/sign-in", timeout=20, allow_redirects=False,
-                     data={"username": name, "password": password, "next": next_path})
+                     data={"username": name, "password": password, "next": next_path,
+                           "form_token": form_token(page)})
 
 
 def message_of(page: str) -> str | None:
@@ -269,10 +276,23 @@ def test_signing_in_on_the_site(peek):
         reply = sign_in_form(peek, browser("127.0.0.2"), "bob", next_path=target)
         assert reply.status_code == 303 and reply.headers["Location"] == "/", target
     # A form a browser says another site posted is refused, unchecked.
-    forged = browser("127.0.0.2").post(f"{peek.mobile}{BASE}/sign-in", timeout=10, data={
+    victim, sign_ins = browser("127.0.0.2"), len(session_rows(peek, "bob"))
+    forged = victim.post(f"{peek.mobile}{BASE}/sign-in", timeout=10, data={
         "username": "bob", "password": PASSWORD}, headers={"Sec-Fetch-Site": "cross-site"})
-    assert forged.status_code == 403 and "Set-Cookie" not in forged.headers
+    assert forged.status_code == 403
     assert message_of(forged.text) == "This sign-in form was sent from another site."
+    # A browser that does not say so: the form lacks the token of the page
+    # this browser was given, so it is refused too.
+    for sent in ({}, {"form_token": form_token(browser().get(
+            f"{peek.mobile}{BASE}/sign-in", timeout=10).text)}):
+        forged = victim.post(f"{peek.mobile}{BASE}/sign-in", timeout=10, data={
+            "username": "bob", "password": PASSWORD, **sent})
+        assert forged.status_code == 400, sent
+        assert message_of(forged.text) == ("This sign-in form has expired. Type your name "
+                                           "and your password again."), sent
+    assert victim.get(f"{peek.mobile}/desktop/", allow_redirects=False,
+                      timeout=10).status_code == 302
+    assert len(session_rows(peek, "bob")) == sign_ins
 
 
 def test_repeated_failures_slow_down_per_name_and_per_address(peek):

@@ -3,6 +3,8 @@ sign-out, the token endpoint for native apps and the account page."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +19,9 @@ from .. import tokens
 from .sign_in import SESSION_KEY, DeviceSignInImpl
 
 WRONG = "Wrong name or password."
+EXPIRED = "This sign-in form has expired. Type your name and your password again."
+#: Where the site session keeps the sign-in form's token.
+FORM_KEY = "peek_core_user_form"
 UNREACHABLE = "Signing in is not possible right now: the server cannot be reached. Try again shortly."
 
 
@@ -33,6 +38,21 @@ def _cross_site() -> bool:
     """A browser says the form was posted from another site (a forged sign-in).
     ``Sec-Fetch-Site`` is the browser's own, whatever proxies do to ``Host``."""
     return request.headers.get("Sec-Fetch-Site") == "cross-site"
+
+
+def _form_token() -> str:
+    """The sign-in form's token, kept in the site session until a sign-in: a
+    form posted from another site (by a browser that does not send
+    Sec-Fetch-Site) cannot know it."""
+    token = session.get(FORM_KEY)
+    if not isinstance(token, str):
+        token = session[FORM_KEY] = secrets.token_urlsafe(24)
+    return token
+
+
+def _form_token_sent() -> bool:
+    expected, sent = session.get(FORM_KEY), request.form.get("form_token", "")
+    return isinstance(expected, str) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def _oauth_error(status: int, error: str, description: str, **headers: str) -> Response:
@@ -56,7 +76,8 @@ def blueprint(platform: Any, sign_in: DeviceSignInImpl) -> Blueprint:
     def page(status: int = 200, error: str | None = None, **headers: str):
         body = render_template("peek_core_user/sign_in.html", error=error,
                                next=local_path(request.values.get("next")),
-                               username=request.form.get("username", ""))
+                               username=request.form.get("username", ""),
+                               form_token=_form_token())
         return Response(body, status=status, headers=headers)
 
     @public_route
@@ -65,6 +86,8 @@ def blueprint(platform: Any, sign_in: DeviceSignInImpl) -> Blueprint:
             return page()
         if _cross_site():
             return page(403, "This sign-in form was sent from another site.")
+        if not _form_token_sent():
+            return page(400, EXPIRED)
         name = request.form.get("username", "").strip()
         password = request.form.get("password", "")
         if not name or not password:
