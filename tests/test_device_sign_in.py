@@ -94,6 +94,13 @@ def add_user(peek, name, groups="", enabled=True, display_name=""):
     assert reply.status_code == 302, reply.text
 
 
+def sign_ins_page(peek) -> tuple[str, str]:
+    """The admin Sign-ins page: its live sign-ins, and those revoked lately."""
+    page = peek.admin.get(f"{peek.admin_base}{BASE}/sessions", timeout=10).text
+    live, revoked = page.split('id="revoked-table"')
+    return live, revoked
+
+
 def admin_post(peek, path, data=None):
     page = peek.admin.get(f"{peek.admin_base}{BASE}/sessions", timeout=10).text
     return peek.admin.post(f"{peek.admin_base}{path}", timeout=10, allow_redirects=False,
@@ -466,6 +473,12 @@ def test_a_refresh_token_used_again_later_revokes_its_sign_in(peek):
     [row] = [r for r in session_rows(peek, "kate") if r["id"] == app_row["id"]]
     assert row["revoked_by"] == "refresh token used again" and row["revoked_at"] is not None
     assert data(peek, elsewhere["access_token"]).status_code == 200
+    # The administrator sees why on the Sign-ins page.
+    live, revoked = sign_ins_page(peek)
+    assert f'data-session="{row["id"]}"' not in live
+    [shown] = re.findall(rf'<tr data-session="{row["id"]}" data-user="kate">(.*?)</tr>',
+                         revoked, re.S)
+    assert "<mark>refresh token used again</mark>" in shown
 
     # A rotated token older than the refresh lifetime has expired anyway: it
     # is forgotten at the sign-in's next rotation.
@@ -497,7 +510,7 @@ def test_revoking_from_the_admin_page_closes_websockets_and_refuses_the_tokens(p
     page = simple_websocket.Client.connect(
         f"ws://127.0.0.1:{peek.ports['mobile']}/vortex/live", headers={"Cookie": cookie})
 
-    listing = peek.admin.get(f"{peek.admin_base}{BASE}/sessions", timeout=10).text
+    listing, _ = sign_ins_page(peek)
     assert 'id="session-table"' in listing
     rows = re.findall(r'<tr data-session="([^"]+)" data-user="gina">(.*?)</tr>', listing, re.S)
     assert len(rows) == 3 and sum("Sign out everywhere" in r for _, r in rows) == 1
@@ -532,8 +545,10 @@ def test_revoking_from_the_admin_page_closes_websockets_and_refuses_the_tokens(p
     assert page_closed[1] == 4401 and "signed-out" in page_closed[2]["html"]
     assert http.get(f"{peek.mobile}/desktop/", allow_redirects=False,
                     timeout=10).status_code == 302
-    assert 'data-user="gina"' not in peek.admin.get(f"{peek.admin_base}{BASE}/sessions",
-                                                    timeout=10).text
+    live, revoked = sign_ins_page(peek)
+    assert 'data-user="gina"' not in live
+    gone = re.findall(r'<tr data-session="[^"]+" data-user="gina">(.*?)</tr>', revoked, re.S)
+    assert len(gone) == 3 and sum("<td>administrator root</td>" in r for r in gone) == 3
 
 
 def test_disabling_a_user_signs_them_out(peek):

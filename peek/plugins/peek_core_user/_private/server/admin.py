@@ -9,7 +9,7 @@ from .. import accounts
 from ..accounts import PasswordPolicy, UserError
 from ..storage import SignInSession, UserAccount
 from .api import UserApiImpl
-from .sessions import SignIns
+from .sessions import REVOKED_SHOWN_DAYS, SignIns
 from .table_directory import as_tuple
 
 
@@ -17,6 +17,12 @@ def _admin_name() -> str:
     from peek.auth.guard import current_admin
     admin = current_admin()
     return admin.name if admin is not None else "?"
+
+
+def _session_row(row: SignInSession) -> dict:
+    return {"id": row.id, "user": row.user_name, "kind": row.kind, "address": row.address,
+            "agent": row.user_agent, "created": row.created, "last_used": row.last_used,
+            "revoked_at": row.revoked_at, "revoked_by": row.revoked_by}
 
 
 def _checked(name: str) -> bool:
@@ -155,10 +161,10 @@ class AdminPages:
 
     def _sessions(self) -> str:
         with self.platform.db_session() as session:
-            rows = [{"id": r.id, "user": r.user_name, "kind": r.kind, "address": r.address,
-                     "agent": r.user_agent, "created": r.created, "last_used": r.last_used}
-                    for r in self.sign_ins.live(session)]
-        return render_template("peek_core_user/sessions.html", sessions=rows)
+            rows = [_session_row(r) for r in self.sign_ins.live(session)]
+            revoked = [_session_row(r) for r in self.sign_ins.revoked_since(session)]
+        return render_template("peek_core_user/sessions.html", sessions=rows, revoked=revoked,
+                               revoked_days=REVOKED_SHOWN_DAYS)
 
     def _revoke(self, session_id: str):
         with self.platform.db_session() as session:

@@ -30,6 +30,8 @@ CLOCK_MARGIN_S = 60
 #: revoking its sign-in: two requests racing with one token (a retry after a
 #: lost answer, two client services), not a replay.
 REUSE_GRACE_S = 60
+#: The admin Sign-ins page lists the sign-ins revoked this many days back.
+REVOKED_SHOWN_DAYS = 7
 #: Rotated tokens older than the refresh lifetime are purged at most this often.
 PURGE_EVERY_S = 600
 
@@ -274,6 +276,15 @@ class SignIns:
             SignInSession.revoked_at.is_(None), SignInSession.refresh_expires > _now())
             .order_by(sa.func.lower(SignInSession.user_name),
                       SignInSession.last_used.desc())))
+
+    def revoked_since(self, session: Session, days: int = REVOKED_SHOWN_DAYS,
+                      limit: int = 200) -> list[SignInSession]:
+        """The sign-ins revoked in the last ``days``, the latest first (the
+        admin Sign-ins page says who or what revoked each)."""
+        since = _now() - datetime.timedelta(days=days)
+        return list(session.scalars(sa.select(SignInSession).where(
+            SignInSession.revoked_at > since).order_by(SignInSession.revoked_at.desc())
+            .limit(limit)))
 
     def revoked_recently(self, selector=None) -> list[RevokedSessionTuple]:
         """The provider of RevokedSessionTuple: sign-ins revoked whose access
