@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from peek.models.vortex_action import VortexAction
 from peek.vortex import tuples
-from peek.vortex.frames import frame, id_taken, result_frame
+from peek.vortex.frames import answers_to, frame, id_taken, result_frame
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ class ActionProcessors:
                     for index, item in enumerate(work):
                         if item.action_id in recorded:
                             reply, sender = recorded[item.action_id]
-                            if sender is not None and sender != item.user:
+                            if not answers_to(sender, item.user):
                                 log.warning("Action %s (%s) of user %s has the id of an "
                                             "action of user %s: refused", item.action_id,
                                             item.name, item.user, sender)

@@ -17,7 +17,7 @@ from typing import Callable
 
 import msgspec
 
-from peek.vortex.frames import frame, id_taken
+from peek.vortex.frames import answers_to, frame, id_taken
 
 Reply = Callable[[str], object]
 
@@ -46,7 +46,7 @@ class ActionForwarder:
         with self._lock:
             waiting = self._in_flight.get(action_id)
             if waiting is not None:
-                if waiting.user is None or waiting.user == user:
+                if answers_to(waiting.user, user):
                     waiting.replies.append(reply)
                     return
                 request = None

@@ -99,6 +99,12 @@ def result_frame(action_id: str, encoded_result: bytes) -> str:
             % (msgspec.json.encode(action_id), encoded_result)).decode()
 
 
+def answers_to(sender: str | None, user: str | None) -> bool:
+    """Whether an action's answer may go to ``user``: its sender's only, or
+    anyone's when it was sent with no user."""
+    return sender is None or sender == user
+
+
 def id_taken(action_id: str) -> str:
     """The answer to an action whose id is another user's action's."""
     return frame("result", id=action_id, error=(
