@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from peek.services import AGENT, CLIENT, SERVER, SERVICES, WORKER
+from peek.storage.embedded_root import DEFAULT_ROOT_DIR
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ KEYS: tuple[Key, ...] = (
         "PostgreSQL URL; absent means the embedded PostgreSQL"),
     Key("embeddedPostgres.port", int, 5433, DB,
         "Loopback port of the embedded PostgreSQL"),
+    Key("embeddedPostgres.rootDir", str, str(DEFAULT_ROOT_DIR), DB,
+        "Where the embedded PostgreSQL's programs and data go when Peek runs as root "
+        "and they are out of its unprivileged user's reach"),
     Key("http.host", str, "127.0.0.1", WEB, "Address this service's site binds"),
     Key("http.port", int, lambda c: {SERVER: 8010, CLIENT: 8000, AGENT: 8012}[c.service],
         WEB, "Port of this service's site (admin, mobile/desktop, agent health)"),

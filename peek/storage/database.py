@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy
@@ -17,7 +18,9 @@ log = logging.getLogger(__name__)
 def embedded_postgres(config: ServiceConfig) -> EmbeddedPostgres:
     """The embedded database of this PEEK_HOME: always the server's home."""
     server_home = config.home.parent / "peek-server.home"
-    return EmbeddedPostgres(server_home / "pgdata", config.get("embeddedPostgres.port"))
+    return EmbeddedPostgres(server_home / "pgdata", config.get("embeddedPostgres.port"),
+                            root_dir=Path(config.get("embeddedPostgres.rootDir")),
+                            config_file=str(server_home / "config.json"))
 
 
 def uses_embedded(config: ServiceConfig) -> bool:
