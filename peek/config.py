@@ -118,6 +118,8 @@ KEYS: tuple[Key, ...] = (
         "answered by the next ping is dropped"),
     Key("vortex.actionTimeoutS", float, 30.0, (CLIENT,),
         "Seconds a device waits for an action's answer"),
+    Key("vortex.dataTimeoutS", float, 10.0, (CLIENT,),
+        "Seconds a REST data request waits for the server's answer before a 504"),
     Key("vortex.actionRetentionDays", int, 30, (SERVER,),
         "Days an action's answer is kept for resends"),
     Key("dask.schedulerAddress", str, None, DB,

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from peek.models.vortex_action import VortexAction
 from peek.vortex import tuples
-from peek.vortex.frames import answers_to, frame, id_taken, result_frame
+from peek.vortex.frames import NO_PROCESSOR, answers_to, frame, id_taken, result_frame
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,10 @@ class _RecordedMeanwhile(Exception):
     """Another transaction recorded a copy of an action of this batch."""
 
 
-def answer(action_id: str, result: Any = None, error: str | None = None) -> str:
+def answer(action_id: str, result: Any = None, error: str | None = None,
+           state: str | None = None) -> str:
     if error is not None:
-        return frame("result", id=action_id, error=error)
+        return frame("result", id=action_id, error=error, state=state)
     return result_frame(action_id, tuples.encode(result))
 
 
@@ -191,6 +192,8 @@ class ActionProcessors:
             action = tuples.decode(encoded)
             if isinstance(action, list):
                 raise tuples.TupleError("an action is one tuple, not a list")
+        except tuples.UnknownTupleType as e:
+            return answer(action_id, error=f"bad action: {e}", state=NO_PROCESSOR)
         except tuples.TupleError as e:
             return answer(action_id, error=f"bad action: {e}")
         name = type(action).__struct_config__.tag if isinstance(action, tuples.Tuple) \
@@ -198,7 +201,7 @@ class ActionProcessors:
         entry = self._processor(name)
         if entry is None:
             return answer(action_id, error=f"no action processor for {name} (is its "
-                                           "plugin enabled and started?)")
+                                           "plugin enabled and started?)", state=NO_PROCESSOR)
         return PreparedAction(action_id, via, name, entry[0], action, entry[1], user)
 
     def apply(self, work: list[PreparedAction]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Callable
 
 import msgspec
 
-from peek.vortex.frames import answers_to, frame, id_taken
+from peek.vortex.frames import TIMEOUT, answers_to, frame, id_taken
 
 Reply = Callable[[str], object]
 
@@ -92,7 +92,7 @@ class ActionForwarder:
             for action_id in late:
                 del self._in_flight[action_id]
         for action_id, waiting in late.items():
-            error = frame("result", id=action_id, state="timeout", error=(
+            error = frame("result", id=action_id, state=TIMEOUT, error=(
                 f"no answer from the server within {self.timeout_s:g} s"
                 f"{'' if self.connected else ' (the server is not reachable)'}; "
                 "resend it with the same id: it is applied at most once"))

@@ -18,6 +18,12 @@ __all__ = ["Frame", "FrameError", "parse", "frame", "data_frame", "result_frame"
            "error_frame"]
 
 
+#: The ``state`` of an action's answer: no answer came in time (resend it) ...
+TIMEOUT = "timeout"
+#: ... or nothing on the server processes its tuple type (unknown, or its plugin stopped).
+NO_PROCESSOR = "no_processor"
+
+
 class FrameError(ValueError):
     """A frame that is not valid JSON or does not follow the protocol."""
 

@@ -6,6 +6,11 @@ later subscribers get it at once, and ``notify`` reloads it and sends the
 new frame, the same bytes, to every subscriber.  Loads of one selector run
 one at a time, so a subscriber never sees older data after newer data, and
 notifies that arrive while a load runs fold into one more load.
+
+A selector whose tuple type has no provider (its plugin not started yet,
+stopping, upgrading) is answered with an ``error`` frame and stays
+subscribed: when a provider for the type is added, it is loaded and its
+subscribers get the data without asking again.
 """
 
 from __future__ import annotations
@@ -56,6 +61,10 @@ class Observables:
                 raise ValueError(f"tuple type {tuple_type} already has a provider, "
                                  f"from {taken[0]}")
             self._providers[tuple_type] = (owner, provider)
+            waiting = [s for s in self._subscriptions.values()
+                       if s.selector.name == tuple_type]
+        for subscription in waiting:  # they were answered "no provider" so far
+            self._schedule(subscription)
 
     def remove_providers(self, owner: str) -> None:
         with self._lock:
@@ -66,11 +75,6 @@ class Observables:
     def subscribe(self, subscriber: Subscriber, selector: TupleSelector) -> None:
         """Add ``subscriber``; it gets the current data at once (or after the
         first load), then every update."""
-        if selector.name not in self._providers:
-            subscriber.send(error_frame(f"no provider for tuple type {selector.name!r} "
-                                        "(is its plugin enabled and started?)",
-                                        selector=selector))
-            return
         if is_per_user(selector.name) and not isinstance(selector.filter.get(USER_KEY), str):
             subscriber.send(error_frame(f"{selector.name} is a per-user tuple type: sign in "
                                         "to see it", selector=selector))
@@ -81,7 +85,10 @@ class Observables:
                 subscription = self._subscriptions[selector.key] = _Subscription(selector)
             subscription.subscribers.add(subscriber)
             loaded = subscription.frame is not None
-        if loaded:
+            provided = selector.name in self._providers
+        if not provided:
+            subscriber.send(_no_provider(selector))
+        elif loaded:
             self._executor.submit(self._send_current, subscription, subscriber)
         else:
             self._schedule(subscription)
@@ -139,16 +146,18 @@ class Observables:
                 subscription.queued = False
             selector = subscription.selector
             entry = self._providers.get(selector.name)
-            try:
-                if entry is None:
-                    raise LookupError(f"no provider for tuple type {selector.name!r}")
-                frame = data_frame(selector, tuples.encode(list(entry[1](selector))))
-            except Exception as e:  # a provider's failure reaches its subscribers
-                log.exception("Loading %s failed", selector.key.decode())
-                frame = error_frame(f"loading the data failed: {type(e).__name__}: {e}",
-                                    selector=selector)
+            if entry is None:  # its plugin stopped: the old data is not current
+                subscription.frame = None
+                frame = _no_provider(selector)
             else:
-                subscription.frame = frame
+                try:
+                    frame = data_frame(selector, tuples.encode(list(entry[1](selector))))
+                except Exception as e:  # a provider's failure reaches its subscribers
+                    log.exception("Loading %s failed", selector.key.decode())
+                    frame = error_frame(f"loading the data failed: {type(e).__name__}: {e}",
+                                        selector=selector)
+                else:
+                    subscription.frame = frame
             with self._lock:
                 targets = list(subscription.subscribers)
             for subscriber in targets:
@@ -160,3 +169,8 @@ class Observables:
                     "subscriptions": [{"selector": s.selector.key.decode(),
                                        "subscribers": len(s.subscribers)}
                                       for s in self._subscriptions.values()]}
+
+
+def _no_provider(selector: TupleSelector) -> str:
+    return error_frame(f"no provider for tuple type {selector.name!r} (is its plugin "
+                       "enabled and started?)", selector=selector)

@@ -41,6 +41,8 @@ class PeerVortex:
                                      or 60.0)
         self.actions = ActionForwarder(send_upstream, config.get("vortex.actionTimeoutS")
                                        or 30.0)
+        #: Seconds a REST data request waits for its first answer.
+        self.data_timeout_s: float = config.get("vortex.dataTimeoutS") or 10.0
         self.live = LiveElements(self.proxy, self.executor)
         self.devices: set[Any] = set()
         self.pages: set[Any] = set()

@@ -3,6 +3,15 @@ selector, whatever the number of devices watching it; the latest data
 cached and fanned out; the upstream subscription dropped a while after
 the last device leaves; everything resubscribed after a reconnect, so every
 device gets the current data again.
+
+An ``error`` answer (no provider for the type, a provider that failed, a
+per-user type without a sign-in) is fanned out like data but is not data:
+it is kept for :data:`ERROR_ANSWER_S` to answer the next subscribers at
+once, after that a new subscriber's request goes upstream again, and a
+selector whose last answer was an error is dropped as soon as nobody
+watches it.  The server keeps such a selector subscribed and sends its data
+when a provider for the type starts, which reaches every device still
+watching it.
 """
 
 from __future__ import annotations
@@ -20,12 +29,17 @@ from peek.vortex.selector import TupleSelector
 
 log = logging.getLogger(__name__)
 
+#: Seconds an error answer is given again to new subscribers without asking upstream.
+ERROR_ANSWER_S = 2.0
+
 
 @dataclass(eq=False)
 class _Cached:
     selector: TupleSelector
     subscribers: set[Subscriber] = field(default_factory=set)
     frame: str | None = None
+    error: str | None = None  # the last answer, when it was an error
+    error_at: float = 0.0
     subscribed_upstream: bool = False
     idle_since: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,19 +63,27 @@ class ObservableProxy:
         self._lock = threading.Lock()
 
     def subscribe(self, subscriber: Subscriber, selector: TupleSelector) -> None:
+        # Upstream frames are queued under the lock (sending never blocks), so
+        # a subscribe is never overtaken by the unsubscribe of a dropped entry.
         with self._lock:
             cached = self._cache.get(selector.key)
             if cached is None:
                 cached = self._cache[selector.key] = _Cached(selector)
             cached.idle_since = None
-            subscribe_upstream = self.connected and not cached.subscribed_upstream
-            cached.subscribed_upstream |= subscribe_upstream
-        with cached.lock:  # never overtakes a newer frame being fanned out
-            cached.subscribers.add(subscriber)
-            if cached.frame is not None:
-                subscriber.send(cached.frame)
-        if subscribe_upstream:
-            self._send_upstream(make_frame("subscribe", selector=selector))
+            ask = self.connected and not cached.subscribed_upstream
+            with cached.lock:  # never overtakes a newer frame being fanned out
+                cached.subscribers.add(subscriber)
+                if cached.frame is not None:
+                    subscriber.send(cached.frame)
+                elif cached.error is not None:
+                    if time.monotonic() - cached.error_at < ERROR_ANSWER_S:
+                        subscriber.send(cached.error)
+                    else:  # ask again: the answer goes to every subscriber
+                        cached.error = None
+                        ask = self.connected
+            cached.subscribed_upstream |= ask
+            if ask:
+                self._send_upstream(make_frame("subscribe", selector=selector))
 
     def unsubscribe(self, subscriber: Subscriber, selector: TupleSelector) -> None:
         cached = self._cache.get(selector.key)
@@ -76,8 +98,12 @@ class ObservableProxy:
     def _leave(self, cached: _Cached, subscriber: Subscriber) -> None:
         with cached.lock:
             cached.subscribers.discard(subscriber)
-            if not cached.subscribers:
-                cached.idle_since = time.monotonic()
+            if cached.subscribers:
+                return
+            cached.idle_since = time.monotonic()
+            forget = cached.frame is None and cached.error is not None
+        if forget:  # an error nobody watches: not worth a place in the cache
+            self._forget([cached], lambda c: c.idle_since is not None and not c.subscribers)
 
     # -- from upstream ------------------------------------------------------------------
     def on_data(self, selector: TupleSelector, frame: str) -> None:
@@ -85,25 +111,28 @@ class ObservableProxy:
         if cached is None:
             return  # dropped meanwhile
         with cached.lock:
-            cached.frame = frame
+            cached.frame, cached.error = frame, None
             _fan_out(cached.subscribers, frame)
 
     def on_error(self, selector: TupleSelector, frame: str) -> None:
         cached = self._cache.get(selector.key)
-        if cached is not None:
-            with cached.lock:
-                _fan_out(cached.subscribers, frame)
+        if cached is None:
+            return
+        with cached.lock:
+            cached.frame, cached.error, cached.error_at = None, frame, time.monotonic()
+            _fan_out(cached.subscribers, frame)
+            nobody = not cached.subscribers
+        if nobody:
+            self._forget([cached], lambda c: not c.subscribers)
 
     def on_connected(self) -> None:
         """Subscribe every selector again: the server answers each with its
         current data, which goes to every device."""
         with self._lock:
             self.connected = True
-            selectors = list(self._cache.values())
-            for cached in selectors:
+            for cached in self._cache.values():
                 cached.subscribed_upstream = True
-        for cached in selectors:
-            self._send_upstream(make_frame("subscribe", selector=cached.selector))
+                self._send_upstream(make_frame("subscribe", selector=cached.selector))
 
     def on_lost(self) -> None:
         with self._lock:
@@ -115,20 +144,27 @@ class ObservableProxy:
     def drop_idle(self, now: float | None = None) -> int:
         """Drop the upstream subscriptions nobody has watched for ``idle_s``."""
         now = time.monotonic() if now is None else now
+        return self._forget(list(self._cache.values()),
+                            lambda c: c.idle_since is not None
+                            and now - c.idle_since >= self.idle_s and not c.subscribers)
+
+    def _forget(self, candidates: list[_Cached], still: Callable[[_Cached], bool]) -> int:
+        """Drop the candidates for which ``still`` holds (checked under the
+        lock: a device may have subscribed meanwhile), unsubscribing upstream."""
         with self._lock:
-            idle = [c for c in self._cache.values()
-                    if c.idle_since is not None and now - c.idle_since >= self.idle_s
-                    and not c.subscribers]
-            for cached in idle:
+            gone = [c for c in candidates
+                    if self._cache.get(c.selector.key) is c and still(c)]
+            for cached in gone:
                 del self._cache[cached.selector.key]
-        for cached in idle:
-            if cached.subscribed_upstream and self.connected:
-                self._send_upstream(make_frame("unsubscribe", selector=cached.selector))
-            log.debug("Dropped idle subscription %s", cached.selector.key.decode())
-        return len(idle)
+                if cached.subscribed_upstream and self.connected:
+                    self._send_upstream(make_frame("unsubscribe", selector=cached.selector))
+        for cached in gone:
+            log.debug("Dropped subscription %s", cached.selector.key.decode())
+        return len(gone)
 
     def stats(self) -> dict[str, Any]:
         return {"subscriptions": [{"selector": c.selector.key.decode(),
                                    "subscribers": len(c.subscribers),
-                                   "cached": c.frame is not None}
+                                   "cached": c.frame is not None,
+                                   "error": c.error is not None}
                                   for c in list(self._cache.values())]}

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from peek.vortex.names import tuple_name_problem
+
 __all__ = ["TupleSelector", "for_user", "USER_KEY"]
 
 #: The filter key of a per-user selector that names its user.
@@ -27,8 +29,9 @@ class TupleSelector(msgspec.Struct, dict=True):
     filter: dict[str, Any] = {}
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise msgspec.ValidationError("a selector needs the name of a tuple type")
+        problem = tuple_name_problem(self.name)
+        if problem is not None:
+            raise msgspec.ValidationError(f"a selector's name: {problem}")
 
     @cached_property
     def key(self) -> bytes:

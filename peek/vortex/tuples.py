@@ -25,14 +25,20 @@ from typing import Any, ClassVar, Union
 
 import msgspec
 
-__all__ = ["Tuple", "TupleError", "TYPE_FIELD", "encode", "decode", "from_builtins",
-           "orm_tuple", "tuple_type", "is_per_user"]
+from peek.vortex.names import tuple_name_problem
+
+__all__ = ["Tuple", "TupleError", "UnknownTupleType", "TYPE_FIELD", "encode", "decode",
+           "from_builtins", "orm_tuple", "tuple_type", "is_per_user"]
 
 TYPE_FIELD = "_tt"
 
 
 class TupleError(ValueError):
     """Data that is not a valid tuple: unknown type, wrong field, bad JSON."""
+
+
+class UnknownTupleType(TupleError):
+    """A tuple whose type name no class on this service declares."""
 
 
 _registry: dict[str, type["Tuple"]] = {}
@@ -83,6 +89,9 @@ def _register(cls: type[Tuple]) -> None:
     if not name.startswith(owner + "."):
         raise TupleError(f"tuple type name {name!r} must start with {owner + '.'!r}, the "
                          f"package declaring it")
+    problem = tuple_name_problem(name)
+    if problem is not None:
+        raise TupleError(f"tuple {cls.__qualname__}: {problem}")
     with _lock:
         existing = _registry.get(name)
         if existing is not None and (existing.__module__, existing.__qualname__) != (
@@ -103,7 +112,7 @@ def tuple_type(name: str) -> type[Tuple]:
     try:
         return _registry[name]
     except KeyError:
-        raise TupleError(f"unknown tuple type {name!r}") from None
+        raise UnknownTupleType(f"unknown tuple type {name!r}") from None
 
 
 def orm_tuple(name: str):
@@ -182,7 +191,7 @@ def decode(data: bytes | str) -> Any:
         message = str(e)
         if message.startswith("Invalid value") and message.endswith(f"$.{TYPE_FIELD}`"):
             name = message.split("'", 2)[1] if "'" in message else message
-            raise TupleError(f"unknown tuple type {name!r}") from None
+            raise UnknownTupleType(f"unknown tuple type {name!r}") from None
         if f"missing required field `{TYPE_FIELD}`" in message:
             raise TupleError(f"not a tuple: an object without its type name "
                              f"({TYPE_FIELD})") from None

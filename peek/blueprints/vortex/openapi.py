@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from peek import __version__
+from peek.vortex.frames import NO_PROCESSOR, TIMEOUT
+from peek.vortex.names import TUPLE_NAME_MAX, TUPLE_NAME_PATTERN
+
+_TUPLE_NAME = {"type": "string", "pattern": TUPLE_NAME_PATTERN, "maxLength": TUPLE_NAME_MAX,
+               "description": "tuple type name: dotted Python identifiers, "
+                              "'<package>.<Name>'",
+               "example": "peek_plugin_tutorial.StringIntTuple"}
 
 _SELECTOR = {
     "type": "object", "required": ["name"],
     "properties": {
-        "name": {"type": "string", "description": "tuple type name",
-                 "example": "peek_plugin_tutorial.StringIntTuple"},
+        "name": _TUPLE_NAME,
         "filter": {"type": "object", "additionalProperties": True, "default": {}}}}
 
 _TUPLE = {"type": "object", "required": ["_tt"], "additionalProperties": True,
-          "properties": {"_tt": {"type": "string", "description": "tuple type name"}}}
+          "properties": {"_tt": _TUPLE_NAME}}
 
 _ERROR = {"type": "object", "required": ["type", "error"],
           "properties": {"type": {"const": "error"}, "error": {"type": "string"},
@@ -26,8 +32,10 @@ _RESULT = {
         "type": {"const": "result"}, "id": {"type": "string"},
         "result": {"description": "the processor's answer: a tuple, JSON data or null"},
         "error": {"type": "string", "description": "present when the action failed"},
-        "state": {"type": "string", "enum": ["timeout"],
-                  "description": "present when no answer came in time"}}}
+        "state": {"type": "string", "enum": [TIMEOUT, NO_PROCESSOR],
+                  "description": f"{TIMEOUT}: no answer came in time (resend it); "
+                                 f"{NO_PROCESSOR}: nothing on the server processes "
+                                 "this tuple type"}}}
 
 
 def _json(schema: str, description: str) -> dict[str, Any]:
@@ -58,8 +66,10 @@ def document() -> dict[str, Any]:
                     "200": _json("Data", "the selector's tuples"),
                     "400": _json("Error", "the selector is not valid"),
                     "401": _UNAUTHORISED,
-                    "404": _json("Error", "no provider serves this tuple type, or it failed"),
-                    "504": _json("Error", "the server did not answer in time")}}},
+                    "404": _json("Error", "no provider serves this tuple type (yet), or "
+                                          "it failed to load the data"),
+                    "504": _json("Error", "the server did not answer within "
+                                          "vortex.dataTimeoutS (10 s)")}}},
             "/vortex/api/actions": {"post": {
                 "summary": "Push an action; resending the same id never applies it twice",
                 "requestBody": {"required": True, "content": {"application/json": {
@@ -68,6 +78,8 @@ def document() -> dict[str, Any]:
                     "200": _json("Result", "the action's answer"),
                     "400": _json("Error", "not an action frame"),
                     "401": _UNAUTHORISED,
+                    "404": _json("Result", "nothing processes this tuple type (state "
+                                           f"{NO_PROCESSOR})"),
                     "422": _json("Result", "the action failed or is not valid"),
                     "504": _json("Result", "no answer in time; resend with the same id")}}},
         },

@@ -14,6 +14,7 @@ from peek.blueprints.vortex.openapi import document
 from peek.device_auth import current_device_user_name, public
 from peek.runtime import current_runtime
 from peek.vortex import frames
+from peek.vortex.frames import NO_PROCESSOR, TIMEOUT
 from peek.vortex.selector import TupleSelector, for_user
 
 
@@ -51,13 +52,17 @@ def data():
     waiter = _FirstFrame(f"rest {request.remote_addr}")
     vortex.proxy.subscribe(waiter, for_user(selector, current_device_user_name()))
     try:
-        if not waiter.arrived.wait(vortex.actions.timeout_s):
-            return _error(f"no data from the server within {vortex.actions.timeout_s:g} s",
-                          504)
+        if not waiter.arrived.wait(vortex.data_timeout_s):
+            return _error(f"no answer from the server within {vortex.data_timeout_s:g} s "
+                          "(vortex.dataTimeoutS); ask again", 504)
     finally:
         vortex.proxy.drop(waiter)
     message = frames.parse(waiter.frame)
     return _json(waiter.frame, 200 if message.type == "data" else 404)
+
+
+#: An action answer's HTTP status by its ``state``; else 200, or 422 for an error.
+_ACTION_STATUS = {TIMEOUT: 504, NO_PROCESSOR: 404}
 
 
 def action():
@@ -66,7 +71,7 @@ def action():
         message = frames.parse(request.get_data())
     except frames.FrameError:
         message = None
-    if message is None or not message.id or not message.tuple_:
+    if message is None or message.type != "action" or not message.id or not message.tuple_:
         return _error('send a JSON object {"type": "action", "id": "<unique id>", '
                       '"tuple": {"_tt": "<type name>", ...}}', 400)
     vortex = current_runtime().vortex
@@ -76,8 +81,8 @@ def action():
     if reply.frame is None:  # the forwarder answers every action by its timeout
         return _error("no answer", 504)
     answer = frames.parse(reply.frame)
-    status = 200 if answer.error is None else 504 if answer.state == "timeout" else 422
-    return _json(reply.frame, status)
+    return _json(reply.frame, _ACTION_STATUS.get(answer.state, 200 if answer.error is None
+                                                 else 422))
 
 
 @public

@@ -1,3 +1,5 @@
+import time
+
 from sqlalchemy import text
 
 from peek.plugin_api import PluginHook
@@ -45,6 +47,7 @@ class ServerHook(PluginHook):
     def provide(self, selector):
         if selector.filter.get("broken"):
             raise RuntimeError("this selector always fails")
+        time.sleep(selector.filter.get("pause_s", 0))  # a provider slow to answer
         return read_tallies(selector.filter.get("name"), selector.filter.get("padding", 0))
 
     def add(self, action, ctx):
