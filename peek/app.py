@@ -56,7 +56,11 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
         # No ping_interval: it costs a select before every read.  The client
         # service pings its devices and pages itself (vortex.keepaliveS), and
         # the links between services send heartbeats of their own.
-        SOCK_SERVER_OPTIONS={"max_message_size": runtime.config.get("vortex.maxFrameBytes")},
+        SOCK_SERVER_OPTIONS={
+            "max_message_size": runtime.config.get("vortex.maxFrameBytes"),
+            "receive_queue_frames": runtime.config.get("vortex.receiveQueueFrames"),
+            "receive_queue_bytes": runtime.config.get("vortex.receiveQueueBytes"),
+            "flood_timeout_s": runtime.config.get("vortex.floodTimeoutS")},
     )
     if site == "admin":  # the Dask dashboard's plots, proxied (blueprints/workers)
         app.config["SOCK_SERVER_OPTIONS"]["subprotocols"] = ["bokeh"]

@@ -109,6 +109,14 @@ KEYS: tuple[Key, ...] = (
         "Largest websocket frame accepted; a bigger one closes that connection"),
     Key("vortex.sendQueueFrames", int, 1000, WEB,
         "Frames waiting to be sent to one connection before it is dropped as too slow"),
+    Key("vortex.receiveQueueFrames", int, 100, WEB,
+        "Messages received on one websocket and not yet handled before it is read no more "
+        "until they are"),
+    Key("vortex.receiveQueueBytes", int, lambda c: 2 * c.get("vortex.maxFrameBytes"), WEB,
+        "Bytes of messages received and not yet handled before a websocket is read no more"),
+    Key("vortex.floodTimeoutS", float, 30.0, WEB,
+        "Seconds a websocket may keep its received messages over those limits before it "
+        "is closed (1008)"),
     Key("vortex.threads", int, 16, WEB,
         "Threads running providers, action processors and RPCs"),
     Key("vortex.subscriptionIdleS", float, 60.0, (CLIENT,),

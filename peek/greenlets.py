@@ -32,3 +32,9 @@ def active() -> bool:
         return False
     from gevent import monkey
     return monkey.is_module_patched("socket")
+
+
+def yield_now() -> None:
+    """Let the other greenlets run (a loop that always has work never would)."""
+    import gevent
+    gevent.sleep(0)

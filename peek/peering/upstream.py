@@ -22,7 +22,7 @@ from peek.peering import protocol
 from peek.peering.backoff import reconnect_delay
 from peek.vortex import frames
 from peek.vortex.connection import SERVICE_LINK_QUEUE_FACTOR, Connection, split_frames
-from peek.vortex.websocket import no_delay
+from peek.vortex.websocket import WebSocketClient, no_delay
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class UpstreamLink:
             raise protocol.ProtocolError(reply.error or f"unexpected {reply.type}")
 
     def _session(self) -> None:
-        self._ws = ws = simple_websocket.Client.connect(
+        self._ws = ws = WebSocketClient.connect(
             self.url, max_message_size=self.config.get("vortex.maxFrameBytes"))
         no_delay(ws.sock)
         connection = None

@@ -73,6 +73,8 @@ class _Raw(bytes):
 #: A websocket ping (RFC 6455 control frame, no payload): the same bytes
 #: whatever extension (compression) the connection negotiated.
 PING_FRAME = _Raw(b"\x89\x00")
+#: Nothing more to write: the socket writes the rest of a frame it kept.
+_FLUSH = _Raw(b"")
 
 
 def _writes_shared_frames(ws: Any) -> bool:
@@ -87,6 +89,8 @@ def _writes_shared_frames(ws: Any) -> bool:
 #: Close codes (RFC 6455): browsers' htmx websocket extension reconnects after
 #: 1006 (no close frame, as when a peer is cut off), 1011, 1012 and 1013.
 GOING_AWAY, PROTOCOL_ERROR, TRY_AGAIN_LATER, SERVICE_RESTART = 1001, 1002, 1013, 1012
+#: A binary message: the vortex protocol is JSON text frames only.
+UNSUPPORTED_DATA = 1003
 #: Ours (4000-4999 are the application's): the sign-in ended; sign in again.
 SIGNED_OUT = 4401
 
@@ -156,15 +160,17 @@ class Connection:
         try:
             if not self.ws.connected:
                 raise ConnectionError("the websocket is closed")
-            sent = self.ws.sock.send(wire, 0, 0.0)  # gevent: timeout 0, never wait
-        except BlockingIOError:
-            sent = 0
+            written = self.ws.sock.try_send(wire)
         except Exception as e:  # the peer went away
             self.close(f"send failed: {type(e).__name__}: {e}", force=True)
             return False
-        if sent < len(wire):
-            self._frames.append(frame if sent == 0 else _Raw(wire[sent:]))
-            self._wake.set()
+        if not written:  # another write (a pong, say) is under way: queue it
+            self._frames.append(frame)
+        elif self.ws.sock.tail:  # the writer writes the rest, before anything later
+            self._frames.append(_FLUSH)
+        else:
+            return True
+        self._wake.set()
         return True
 
     def keepalive(self) -> bool:
@@ -234,7 +240,8 @@ class Connection:
                     return
                 finally:
                     self._writing = False
-            if closing:
+            if closing:  # the close frame is out before anyone sees this closed
+                self._close_socket()
                 self.close(code=self._close_code)
                 return
 

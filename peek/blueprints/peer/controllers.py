@@ -83,6 +83,8 @@ def _serve(ws, link: Connection, peer: Peer, runtime) -> None:
                 return
             continue
         last_heard = time.monotonic()
+        if isinstance(raw, bytes):
+            raise frames.FrameError("a binary message: service links carry JSON text frames")
         for one in split_frames(raw):
             message = frames.parse(one)
             if message.type == "plugin_states":

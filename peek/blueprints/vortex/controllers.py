@@ -11,7 +11,7 @@ from simple_websocket import ConnectionClosed
 from peek.device_auth import current_device_user
 from peek.runtime import current_runtime
 from peek.vortex import frames
-from peek.vortex.connection import PROTOCOL_ERROR, Connection
+from peek.vortex.connection import PROTOCOL_ERROR, UNSUPPORTED_DATA, Connection
 from peek.vortex.live import status_html
 from peek.vortex.selector import for_user
 
@@ -37,6 +37,12 @@ def _serve(ws, connection: Connection, handle: Callable[[frames.Frame], Any],
             raw = ws.receive()
             if raw is None:
                 continue
+            if isinstance(raw, bytes):
+                connection.send(error_reply("binary messages are not part of the device "
+                                            "protocol: send JSON text frames"))
+                connection.finish("sent a binary message", code=UNSUPPORTED_DATA)
+                connection.closed.wait(5)
+                return
             try:
                 handle(frames.parse(raw))
             except (frames.FrameError, LookupError) as e:

@@ -18,6 +18,7 @@ import simple_websocket
 from flask import Response, abort, request
 
 from peek.runtime import current_runtime
+from peek.vortex.websocket import WebSocketClient
 from peek.workers.cluster import DASHBOARD_PREFIX
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def proxy_websocket(ws: simple_websocket.Server, path: str) -> None:
     offered = [p.strip() for p in
                request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     try:
-        upstream = simple_websocket.Client.connect(url, subprotocols=offered)
+        upstream = WebSocketClient.connect(url, subprotocols=offered)
     except Exception as e:  # dashboard gone: the browser's plot reconnects later
         log.warning("Dask dashboard websocket %s: %s", url, e)
         ws.close(reason=1011, message="the Dask dashboard is not reachable")

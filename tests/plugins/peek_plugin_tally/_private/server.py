@@ -1,3 +1,5 @@
+import base64
+import random
 import time
 
 from sqlalchemy import text
@@ -23,13 +25,19 @@ ADD = "EXECUTE peek_plugin_tally_add (%s, %s)"
 PREPARED = "peek_plugin_tally.add_prepared"
 
 
-def read_tallies(name=None, padding=0):
+def noise(length: int, seed: str) -> str:
+    """``length`` letters that do not compress, the same for the same seed."""
+    return base64.b64encode(random.Random(seed).randbytes(length))[:length].decode()
+
+
+def read_tallies(name=None, padding=0, noisy=False):
     with PLATFORM.db_session() as session:
         rows = session.execute(text(
             "SELECT name, count FROM pl_tally.tally WHERE :name IS NULL OR name = :name "
             "ORDER BY name"), {"name": name}).all()
-    return [Tally(name=n, count=c, padding="x" * padding) for n, c in rows] or (
-        [Tally(name=name, count=0, padding="x" * padding)] if name else [])
+    fill = noise(padding, name or "") if noisy else "x" * padding
+    return [Tally(name=n, count=c, padding=fill) for n, c in rows] or (
+        [Tally(name=name, count=0, padding=fill)] if name else [])
 
 
 class ServerHook(PluginHook):
@@ -48,7 +56,8 @@ class ServerHook(PluginHook):
         if selector.filter.get("broken"):
             raise RuntimeError("this selector always fails")
         time.sleep(selector.filter.get("pause_s", 0))  # a provider slow to answer
-        return read_tallies(selector.filter.get("name"), selector.filter.get("padding", 0))
+        return read_tallies(selector.filter.get("name"), selector.filter.get("padding", 0),
+                            selector.filter.get("noisy", False))
 
     def add(self, action, ctx):
         if action.amount < 0:

@@ -1,0 +1,170 @@
+"""The client service's device websocket under hostile input, spoken to with
+frames built by hand on raw sockets: large messages reach a slow reader
+whole, with pongs only between frames; close frames are checked as RFC 6455
+says; one device flooding leaves the others served."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import struct
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.raw_websocket import (BINARY, CLOSE, PING, PONG, TEXT, RawWebSocket, client_frame,
+                                 close_payload)
+
+TALLY = "peek_plugin_tally.Tally"
+BIG = 8 * 2**20
+
+
+def subscribe_frame(name: str, **filter) -> str:
+    return json.dumps({"type": "subscribe", "selector": {"name": TALLY,
+                                                          "filter": {"name": name, **filter}}})
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "permessage-deflate"])
+def test_an_8_mib_data_frame_reaches_a_slow_reader_whole_while_it_pings(
+        services, site_ports, deflate):
+    services("server", maxFrameBytes=4 * BIG)
+    services("client", maxFrameBytes=4 * BIG)
+    device = RawWebSocket(site_ports["mobile"], deflate=deflate, receive_buffer=8192)
+    assert device.deflate == deflate
+    # Letters that do not compress: compressed, the message is as large.
+    device.send_text(subscribe_frame("big", padding=BIG, noisy=True))
+
+    sent_pings: list[bytes] = []
+    done = threading.Event()
+
+    def ping_every_10_ms():
+        n = 0
+        while not done.is_set():
+            payload = f"ping {n}".encode()
+            sent_pings.append(payload)
+            device.send(client_frame(PING, payload))
+            n += 1
+            time.sleep(0.01)
+
+    pinger = threading.Thread(target=ping_every_10_ms, daemon=True)
+    pinger.start()
+    device.read_pause = 0.002  # a slow network: the server's writes cannot go at once
+    pongs, data = [], None
+    try:
+        while data is None:
+            opcode, payload, controls = device.read_message(chunk=16384)
+            pongs += [c.payload for c in controls if c.opcode == PONG]
+            assert opcode == TEXT, (opcode, payload[:200])
+            message = json.loads(payload)  # whole: a pong inside it would break this
+            if message["type"] == "data":
+                data = message
+    finally:
+        done.set()
+        pinger.join()
+    (tally,) = data["tuples"]
+    # The tally plugin's noise: base64 of random bytes seeded with the name.
+    expected = base64.b64encode(random.Random("big").randbytes(BIG))[:BIG].decode()
+    assert tally["name"] == "big" and tally["padding"] == expected
+    # Pongs answered pings the device sent, each one whole, and in order.
+    assert pongs and pongs == sent_pings[:len(pongs)]
+    device.close()
+
+
+INVALID_CODES = [0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 2000, 2999, 5000,
+                 65535]
+VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1011, 3000, 4000, 4999]
+
+
+def closed_with(port: int, *frames: bytes, deflate: bool = False) -> tuple[int | None, str]:
+    device = RawWebSocket(port, deflate=deflate)
+    try:
+        for frame in frames:
+            device.send(frame)
+        return device.close_frame()
+    finally:
+        device.close()
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "permessage-deflate"])
+def test_close_frames_and_lengths_are_checked_as_rfc_6455_says(services, site_ports, deflate):
+    services("server")
+    services("client")
+    port = site_ports["mobile"]
+    for code in INVALID_CODES:
+        assert closed_with(port, client_frame(CLOSE, close_payload(code)),
+                           deflate=deflate)[0] == 1002, code
+    for code in VALID_CODES:
+        assert closed_with(port, client_frame(CLOSE, close_payload(code, b"bye")),
+                           deflate=deflate)[0] == code, code
+    assert closed_with(port, client_frame(CLOSE, b""), deflate=deflate)[0] is None
+    assert closed_with(port, client_frame(CLOSE, close_payload(1000, b"\xff\xfe")),
+                       deflate=deflate)[0] == 1007
+    assert closed_with(port, client_frame(CLOSE, b"\x03"), deflate=deflate)[0] == 1002
+    # A 64-bit length with its top bit set.
+    lying = bytes([0x81, 0x80 | 127]) + struct.pack(">Q", 1 << 63) + b"\0\0\0\0"
+    assert closed_with(port, lying, deflate=deflate)[0] == 1002
+
+
+def test_a_binary_message_is_refused_with_1003_and_an_error_frame(services, site_ports):
+    services("server")
+    services("client")
+    device = RawWebSocket(site_ports["mobile"])
+    device.send(client_frame(BINARY, b'{"type": "ping"}'))
+    errors = []
+    while True:
+        opcode, payload, _ = device.read_message()
+        if opcode == CLOSE:
+            assert struct.unpack(">H", payload[:2])[0] == 1003
+            break
+        message = json.loads(payload)
+        if message["type"] == "error":
+            errors.append(message["error"])
+    assert errors == ["binary messages are not part of the device protocol: send JSON text "
+                      "frames"]
+    device.close()
+
+
+def test_a_flooding_device_leaves_the_others_answered(services, site_ports):
+    services("server")
+    services("client")
+    port = site_ports["mobile"]
+    flood = RawWebSocket(port)
+    # Frames the handler has work with and answers nothing to, as fast as
+    # loopback takes them, from a device that never reads.
+    junk = client_frame(TEXT, json.dumps({"type": "unsubscribe", "selector": {
+        "name": TALLY, "filter": {"name": "nothing"}}}).encode()) * 200
+    stop = threading.Event()
+
+    def flood_it():
+        try:
+            while not stop.is_set():
+                flood.send(junk)
+        except OSError:
+            pass
+
+    flooder = threading.Thread(target=flood_it, daemon=True)
+    flooder.start()
+    other = RawWebSocket(port)
+    other.sock.settimeout(5)
+    try:
+        time.sleep(0.5)  # the flood is on
+        for n in range(20):
+            other.send_text(json.dumps({"type": "ping"}))
+            while json.loads(other.read_message()[1])["type"] != "pong":
+                pass
+            other.send(client_frame(PING, f"{n}".encode()))
+            while True:
+                frame = other.read_frame()
+                if frame.opcode == PONG:
+                    assert frame.payload == f"{n}".encode()
+                    break
+            health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            assert health.json()["status"] == "ok"
+    finally:
+        stop.set()
+        flooder.join(10)
+        flood.close()
+        other.close()
