@@ -15,6 +15,8 @@ import time
 import pytest
 import requests
 
+from tests.vortex_harness import Device
+from tests.vortex_harness import tally as tally_action
 from tests.raw_websocket import (BINARY, CLOSE, PING, PONG, TEXT, RawWebSocket, client_frame,
                                  close_payload)
 
@@ -168,3 +170,46 @@ def test_a_flooding_device_leaves_the_others_answered(services, site_ports):
         flooder.join(10)
         flood.close()
         other.close()
+
+
+def server_link_started(site_ports) -> str:
+    """When the server says the client's link began (the same link: the same time)."""
+    health = requests.get(f"http://127.0.0.1:{site_ports['admin']}/healthz", timeout=5).json()
+    (client,) = health["connections"]["clients"]
+    return client["connected_at"]
+
+
+def test_what_is_too_large_for_the_link_is_refused_to_its_device_alone(services, site_ports):
+    limit = 200_000
+    services("server", maxFrameBytes=limit)
+    services("client", maxFrameBytes=limit)
+    link_began = server_link_started(site_ports)
+    bystander = Device(site_ports["mobile"])
+    bystander.subscribe(TALLY, name="calm")
+    assert bystander.data()[0]["name"] == "calm"
+
+    # An action within the device's limit that its envelope on the link takes over it.
+    sender = RawWebSocket(site_ports["mobile"])
+    action = {"type": "action", "id": "too-big-0001",
+              "tuple": {"_tt": "peek_plugin_tally.AddToTally", "name": ""}}
+    action["tuple"]["name"] = "n" * (limit - len(json.dumps(action)) - 10)
+    sender.send_text(json.dumps(action))
+    while (answer := json.loads(sender.read_message()[1]))["type"] != "result":
+        pass
+    assert answer["id"] == "too-big-0001"
+    assert answer["error"].startswith("this action is too large for the link to the server")
+
+    # Data too large for the link: an error for that selector, not a closed link.
+    sender.send_text(subscribe_frame("huge", padding=limit))
+    while (error := json.loads(sender.read_message()[1]))["type"] != "error":
+        pass
+    assert error["selector"]["filter"]["name"] == "huge"
+    assert "over what a link carries (vortex.maxFrameBytes, 200000 bytes)" in error["error"]
+
+    # The link never closed: the others saw nothing, and it is the same link.
+    action_id = bystander.act(tally_action("calm"))
+    assert bystander.answer(action_id)["result"]["count"] == 1
+    assert not [f for f in bystander.unread if f.get("state") == "reconnecting"]
+    assert server_link_started(site_ports) == link_began
+    sender.close()
+    bystander.close()

@@ -111,7 +111,8 @@ class UpstreamLink:
         try:
             self._hello(ws)
             connection = Connection(ws, "link to the server", SERVICE_LINK_QUEUE_FACTOR
-                                    * self.config.get("vortex.sendQueueFrames"), coalesce=True)
+                                    * self.config.get("vortex.sendQueueFrames"), coalesce=True,
+                                    max_message_bytes=self.config.get("vortex.maxFrameBytes"))
             self.connection = connection
             self.state, self.last_error = "connected", None
             log.info("Connected to the server at %s", self.url)
@@ -139,15 +140,25 @@ class UpstreamLink:
             if raw is not None:
                 last_heard = now
                 for one in split_frames(raw):
-                    message = frames.parse(one)
-                    if self.vortex:
-                        self.vortex.from_upstream(message, one)
+                    self._handle(one)
             elif now - last_heard > silence_limit:
                 raise simple_websocket.ConnectionClosed(reason=1001, message="server silent")
             if now - last_ping >= protocol.HEARTBEAT_S:
                 connection.send(frames.frame("ping"))
                 last_ping = now
 
+
+    def _handle(self, raw: str) -> None:
+        """One frame from the server; one that fails is logged, and the link
+        (every device's way to the server) goes on."""
+        try:
+            message = frames.parse(raw)
+            if self.vortex:
+                self.vortex.from_upstream(message, raw)
+        except frames.FrameError as e:
+            log.warning("A frame from the server could not be read: %s", e)
+        except Exception:
+            log.exception("Handling a frame from the server failed")
 
 def _close_quietly(ws: simple_websocket.Client) -> None:
     """Close from either thread: whichever comes second finds it closing or closed."""

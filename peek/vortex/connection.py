@@ -96,9 +96,13 @@ SIGNED_OUT = 4401
 
 
 class Connection:
-    def __init__(self, ws: Any, name: str, max_queue: int, coalesce: bool = False):
+    def __init__(self, ws: Any, name: str, max_queue: int, coalesce: bool = False,
+                 max_message_bytes: int | None = None):
+        """``coalesce``: join waiting frames into one message (a service link),
+        never one over ``max_message_bytes`` (what the peer accepts)."""
         self.ws = ws
         self.name = name
+        self._max_message_bytes = max_message_bytes or COALESCE_BYTES
         #: The :class:`~peek.device_auth.DeviceUser` signed in on a device's
         #: connection (None: anonymous, or a service link).
         self.user: Any = None
@@ -267,9 +271,18 @@ class Connection:
         if self.closed.is_set():
             return None
         frames = [self._frames.popleft()]
-        size = len(frames[0]) if frames[0] is not _CLOSE else 0
+        size = _utf8_length(frames[0])
         while self._coalesce and frames[-1] is not _CLOSE and size < COALESCE_BYTES \
                 and self._frames:
+            joined = size + 1 + _utf8_length(self._frames[0])
+            if joined > self._max_message_bytes:
+                break  # it goes in the next message
             frames.append(self._frames.popleft())
-            size += len(frames[-1]) if frames[-1] is not _CLOSE else 0
+            size = joined
         return frames
+
+
+def _utf8_length(frame: Any) -> int:
+    if frame is _CLOSE:
+        return 0
+    return len(frame) if not isinstance(frame, str) or frame.isascii() else len(frame.encode())

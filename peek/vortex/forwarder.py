@@ -17,7 +17,7 @@ from typing import Callable
 
 import msgspec
 
-from peek.vortex.frames import TIMEOUT, answers_to, frame, id_taken
+from peek.vortex.frames import TIMEOUT, answers_to, frame, id_taken, utf8_length_over
 
 Reply = Callable[[str], object]
 
@@ -31,9 +31,12 @@ class _InFlight:
 
 
 class ActionForwarder:
-    def __init__(self, send_upstream: Callable[[str], bool], timeout_s: float):
+    def __init__(self, send_upstream: Callable[[str], bool], timeout_s: float,
+                 max_frame_bytes: int | None = None):
         self._send_upstream = send_upstream
         self.timeout_s = timeout_s
+        #: The largest frame the link to the server carries (vortex.maxFrameBytes).
+        self.max_frame_bytes = max_frame_bytes
         self.connected = False
         self._in_flight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
@@ -43,20 +46,26 @@ class ActionForwarder:
         """Send the action up (once per id in flight); ``origin`` names the
         device, whose actions the server applies in the order they came, and
         ``user`` who is signed in on it (the processor's ``ctx.user``)."""
+        request = frame("action", id=action_id, tuple_=encoded_tuple, origin=origin,
+                        user=user)
+        if self.max_frame_bytes and utf8_length_over(request, self.max_frame_bytes):
+            # Refused to this device alone: the link would close on it (1009).
+            reply(frame("result", id=action_id, error=(
+                "this action is too large for the link to the server: with its envelope it "
+                f"is over vortex.maxFrameBytes ({self.max_frame_bytes} bytes); send less "
+                "in one action")))
+            return
         with self._lock:
             waiting = self._in_flight.get(action_id)
-            if waiting is not None:
-                if answers_to(waiting.user, user):
-                    waiting.replies.append(reply)
-                    return
-                request = None
-            else:
-                request = frame("action", id=action_id, tuple_=encoded_tuple,
-                                origin=origin, user=user)
+            taken = waiting is not None and not answers_to(waiting.user, user)
+            if waiting is None:
                 self._in_flight[action_id] = _InFlight(
                     request, time.monotonic() + self.timeout_s, user, [reply])
+            elif not taken:
+                waiting.replies.append(reply)
+                return
             connected = self.connected
-        if request is None:
+        if taken:
             reply(id_taken(action_id))
         elif connected:
             self._send_upstream(request)

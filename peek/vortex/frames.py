@@ -85,6 +85,14 @@ def frame(kind: str, **fields: Any) -> str:
     return encoded.replace("\n", " ") if "\n" in encoded else encoded
 
 
+def utf8_length_over(text: str, limit: int) -> bool:
+    """Whether ``text`` takes more than ``limit`` bytes as UTF-8 (without
+    encoding it when its length alone says: a character is 1 to 4 bytes)."""
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode()) > limit
+
+
 def _empty(value: Any) -> bool:
     return isinstance(value, msgspec.Raw) and not value
 

@@ -47,8 +47,11 @@ class _Subscription:
 
 
 class Observables:
-    def __init__(self, executor: Executor):
+    def __init__(self, executor: Executor, max_frame_bytes: int | None = None):
+        """``max_frame_bytes``: the largest frame a link carries; data over it
+        is answered as an error for its selector (the link would close on it)."""
         self._executor = executor
+        self._max_frame_bytes = max_frame_bytes
         self._providers: dict[str, tuple[str, Provider]] = {}
         self._subscriptions: dict[bytes, _Subscription] = {}
         self._lock = threading.Lock()
@@ -151,7 +154,10 @@ class Observables:
                 frame = _no_provider(selector)
             else:
                 try:
-                    frame = data_frame(selector, tuples.encode(list(entry[1](selector))))
+                    frame = data_frame(selector, self._encoded(selector, entry[1]))
+                except _TooLarge as e:
+                    log.error("Loading %s: %s", selector.key.decode(), e)
+                    frame = error_frame(str(e), selector=selector)
                 except Exception as e:  # a provider's failure reaches its subscribers
                     log.exception("Loading %s failed", selector.key.decode())
                     frame = error_frame(f"loading the data failed: {type(e).__name__}: {e}",
@@ -163,12 +169,24 @@ class Observables:
             for subscriber in targets:
                 subscriber.send(frame)
 
+    def _encoded(self, selector: TupleSelector, provider: Provider) -> bytes:
+        encoded = tuples.encode(list(provider(selector)))
+        limit = self._max_frame_bytes
+        if limit and len(encoded) + len(selector.key) + 40 > limit:
+            raise _TooLarge(f"the data of this selector is {len(encoded)} bytes, over what a "
+                            f"link carries (vortex.maxFrameBytes, {limit} bytes): select less")
+        return encoded
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"providers": sorted(self._providers),
                     "subscriptions": [{"selector": s.selector.key.decode(),
                                        "subscribers": len(s.subscribers)}
                                       for s in self._subscriptions.values()]}
+
+
+class _TooLarge(Exception):
+    """A selector's data too large for one frame."""
 
 
 def _no_provider(selector: TupleSelector) -> str:

@@ -40,7 +40,7 @@ class PeerVortex:
         self.proxy = ObservableProxy(send_upstream, config.get("vortex.subscriptionIdleS")
                                      or 60.0)
         self.actions = ActionForwarder(send_upstream, config.get("vortex.actionTimeoutS")
-                                       or 30.0)
+                                       or 30.0, config.get("vortex.maxFrameBytes"))
         #: Seconds a REST data request waits for its first answer.
         self.data_timeout_s: float = config.get("vortex.dataTimeoutS") or 10.0
         self.live = LiveElements(self.proxy, self.executor)

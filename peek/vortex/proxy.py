@@ -163,8 +163,10 @@ class ObservableProxy:
         return len(gone)
 
     def stats(self) -> dict[str, Any]:
-        return {"subscriptions": [{"selector": c.selector.key.decode(),
-                                   "subscribers": len(c.subscribers),
-                                   "cached": c.frame is not None,
-                                   "error": c.error is not None}
-                                  for c in list(self._cache.values())]}
+        """Counts only: what is watched names users (per-user selectors), and
+        ``/healthz`` answers anyone."""
+        cached = list(self._cache.values())
+        return {"subscriptions": len(cached),
+                "subscribers": sum(len(c.subscribers) for c in cached),
+                "cached": sum(c.frame is not None for c in cached),
+                "errors": sum(c.error is not None for c in cached)}

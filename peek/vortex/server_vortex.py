@@ -32,7 +32,7 @@ class ServerVortex:
         self.peers = peers
         self.executor = ThreadPoolExecutor(config.get("vortex.threads"),
                                            thread_name_prefix="vortex")
-        self.observables = Observables(self.executor)
+        self.observables = Observables(self.executor, config.get("vortex.maxFrameBytes"))
         self._engine_of = engine_of
         self._actions: ActionProcessors | None = None
         self.rpcs = RpcEndpoints("server")

@@ -11,8 +11,7 @@ from peek.plugin_system import packages
 from peek.peering.registry import Peer
 from peek.runtime import current_runtime
 from peek.vortex import frames
-from peek.vortex.connection import (PROTOCOL_ERROR, SERVICE_LINK_QUEUE_FACTOR, Connection,
-                                    split_frames)
+from peek.vortex.connection import SERVICE_LINK_QUEUE_FACTOR, Connection, split_frames
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def peer_link(ws) -> None:
     ws.send(frames.frame("welcome"))
     link = Connection(ws, f"{hello.service} service {hello.name}",
                       SERVICE_LINK_QUEUE_FACTOR * runtime.config.get("vortex.sendQueueFrames"),
-                      coalesce=True)
+                      coalesce=True, max_message_bytes=runtime.config.get("vortex.maxFrameBytes"))
     peer = runtime.peers.add(Peer(service=hello.service, name=str(hello.name),
                                   version=str(hello.version), address=address,
                                   plugins=_plugin_list(hello.plugins),
@@ -56,10 +55,6 @@ def peer_link(ws) -> None:
     link.send(runtime.plugins_frame())  # it runs what the server says
     try:
         _serve(ws, link, peer, runtime)
-    except frames.FrameError as e:
-        link.send(frames.error_frame(str(e)))
-        link.finish(f"malformed frame: {e}", code=PROTOCOL_ERROR)
-        link.closed.wait(5)  # the error reply goes out first
     except ConnectionClosed:
         # simple_websocket closed it with 1009 itself; its frame counter says why.
         if getattr(ws, "incoming_message_len", 0) > runtime.config.get("vortex.maxFrameBytes"):
@@ -84,13 +79,28 @@ def _serve(ws, link: Connection, peer: Peer, runtime) -> None:
             continue
         last_heard = time.monotonic()
         if isinstance(raw, bytes):
-            raise frames.FrameError("a binary message: service links carry JSON text frames")
+            _frame_failed(link, "a binary message: service links carry JSON text frames")
+            continue
         for one in split_frames(raw):
-            message = frames.parse(one)
-            if message.type == "plugin_states":
-                peer.plugins = _plugin_list(message.plugins)
-            else:
-                runtime.vortex.handle(link, peer.service, message)
+            try:
+                message = frames.parse(one)
+                if message.type == "plugin_states":
+                    peer.plugins = _plugin_list(message.plugins)
+                else:
+                    runtime.vortex.handle(link, peer.service, message)
+            except frames.FrameError as e:
+                _frame_failed(link, f"malformed frame: {e}")
+            except Exception as e:  # one frame's failure; the link and the others go on
+                log.exception("Handling a frame from %s failed", link.name)
+                _frame_failed(link, f"the server failed to handle a frame: "
+                                    f"{type(e).__name__}: {e}", logged=True)
+
+
+def _frame_failed(link: Connection, error: str, logged: bool = False) -> None:
+    """Answer a frame the server could not handle; the link stays up."""
+    if not logged:
+        log.warning("%s: %s", link.name, error)
+    link.send(frames.error_frame(error))
 
 
 def _authorised() -> bool:
