@@ -26,6 +26,7 @@ from peek.plugin_system.manager import PluginManager
 from peek.services import AGENT, CLIENT, SERVER
 from peek.storage.database import database_url, embedded_postgres, safe_url, uses_embedded
 from peek.storage.embedded import EmbeddedPostgres
+from peek.vortex import tuples
 from peek.vortex.frames import frame
 from peek.vortex.peer_vortex import PeerVortex
 from peek.vortex.server_vortex import ServerVortex
@@ -151,7 +152,8 @@ class ServerRuntime(ServiceRuntime):
     def plugins_frame(self) -> str:
         """What every client and agent service should run (see plugin_system.sync)."""
         return sync.plugins_frame(self.config.home.parent,
-                                  list(self.config.get("plugin.enabled") or []))
+                                  list(self.config.get("plugin.enabled") or []),
+                                  tuples.per_user_types())
 
     def _plugins_applied(self) -> None:
         message = self.plugins_frame()
@@ -208,6 +210,7 @@ class PeerRuntime(ServiceRuntime):
         self.upstream.start()
 
     def _sync_plugins(self, message: Any) -> None:
+        tuples.learn_server_per_user(message.per_user or [])  # at once, before any sync
         self._syncing.submit(self._sync, message)
 
     def _sync(self, message: Any) -> None:

@@ -630,6 +630,42 @@ def test_the_signed_in_user_reaches_the_server(peek):
     assert reply.status_code == 200 and reply.json()["result"] == {"user": "bob"}
 
 
+def test_a_per_user_type_the_client_does_not_declare_still_shows_only_the_own_user(peek):
+    """ServerNote's module is imported on the server only: the client learns
+    from the server that the type is per-user."""
+    server_note = "peek_plugin_tally.ServerNote"
+    bob = password_grant(peek, "bob").json()
+    selector = json.dumps({"name": server_note, "filter": {"user": "alice"}})
+    reply = data(peek, bob["access_token"], selector)
+    assert reply.status_code == 200
+    assert reply.json()["tuples"] == [{"_tt": server_note, "user": "bob"}]
+    app = password_grant(peek, "alice").json()
+    dev = device(peek, app["access_token"])
+    dev.subscribe(server_note, user="bob")
+    assert dev.data() == [{"_tt": server_note, "user": "alice"}]
+    dev.close()
+
+
+def test_the_server_refuses_a_per_user_selector_for_another_user_than_the_frames(peek):
+    """A service link that sends a per-user selector naming one user in a
+    frame of another (or of none) gets an error, not that user's data."""
+    link = simple_websocket.Client.connect(f"ws://127.0.0.1:{peek.ports['server']}/peer")
+    link.send(json.dumps({"type": "hello", "service": "client", "name": "curious",
+                          "version": "test", "secret": "test-secret"}))
+    assert json.loads(link.receive(timeout=5))["type"] == "welcome"
+    for user in ("alice", None):
+        link.send(json.dumps({"type": "subscribe", "user": user, "selector": {
+            "name": MY_TALLY, "filter": {"user": "bob"}}}))
+        replies = []
+        while not any(r["type"] in ("data", "error") for r in replies):
+            replies += [json.loads(line) for line in link.receive(timeout=5).split("\n")]
+        (answer,) = [r for r in replies if r["type"] in ("data", "error")]
+        assert answer["type"] == "error"
+        assert answer["error"] == (f"{MY_TALLY} is a per-user tuple type: a device sees only "
+                                   "its own user's data")
+    link.close()
+
+
 def test_an_action_id_is_answered_again_only_to_the_user_who_sent_it(peek):
     """Bob reusing Alice's action id gets an error, never her answer: while
     her action is in flight, after it was applied, over the websocket and

@@ -38,10 +38,13 @@ def wanted_plugins(home: Path, enabled: list[str]) -> list[dict[str, Any]]:
             for name in enabled if name in found and found[name].manifest]
 
 
-def plugins_frame(home: Path, enabled: list[str]) -> str:
+def plugins_frame(home: Path, enabled: list[str], per_user: list[str]) -> str:
+    """What every client and agent should run, and the tuple types that are
+    per-user (so a service whose plugins do not declare one still gives each
+    device only its own user's data)."""
     wanted = wanted_plugins(home, enabled)
     digest = hashlib.sha256(json.dumps([enabled, wanted]).encode()).hexdigest()[:16]
-    return frame("plugins", plugins=wanted, fingerprint=digest)
+    return frame("plugins", plugins=wanted, fingerprint=digest, per_user=per_user)
 
 
 def package_url(config: ServiceConfig, name: str, version: str) -> str:

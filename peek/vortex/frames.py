@@ -54,8 +54,10 @@ class Frame(msgspec.Struct, omit_defaults=True):
     version: str | None = None
     plugins: list[dict[str, Any]] | None = None
     rpcs: list[str] | None = None
-    # The server's plugin set (a ``plugins`` frame), for comparing at a glance.
+    # The server's plugin set (a ``plugins`` frame), for comparing at a glance,
+    # and the tuple types it declares per-user.
     fingerprint: str | None = None
+    per_user: list[str] | None = None
 
 
 _decoder = msgspec.json.Decoder(Frame)

@@ -25,7 +25,8 @@ from typing import Any, Callable
 from peek.vortex.connection import Connection, SharedFrame
 from peek.vortex.frames import frame as make_frame
 from peek.vortex.observable import Subscriber
-from peek.vortex.selector import TupleSelector
+from peek.vortex.selector import USER_KEY, TupleSelector
+from peek.vortex.tuples import is_per_user
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,14 @@ def _fan_out(subscribers: set[Subscriber], frame: str) -> None:
     shared = SharedFrame(frame)
     for subscriber in subscribers:
         subscriber.send(shared if type(subscriber) is Connection else frame)
+
+
+def _subscribe_frame(selector: TupleSelector) -> str:
+    """Upstream, a per-user selector names its user twice: in its filter
+    (set by :func:`~peek.vortex.selector.for_user`) and in the frame, which
+    the server checks; the server refuses a per-user selector without it."""
+    user = selector.filter.get(USER_KEY) if is_per_user(selector.name) else None
+    return make_frame("subscribe", selector=selector, user=user)
 
 
 class ObservableProxy:
@@ -83,7 +92,7 @@ class ObservableProxy:
                         ask = self.connected
             cached.subscribed_upstream |= ask
             if ask:
-                self._send_upstream(make_frame("subscribe", selector=selector))
+                self._send_upstream(_subscribe_frame(selector))
 
     def unsubscribe(self, subscriber: Subscriber, selector: TupleSelector) -> None:
         cached = self._cache.get(selector.key)
@@ -132,7 +141,7 @@ class ObservableProxy:
             self.connected = True
             for cached in self._cache.values():
                 cached.subscribed_upstream = True
-                self._send_upstream(make_frame("subscribe", selector=cached.selector))
+                self._send_upstream(_subscribe_frame(cached.selector))
 
     def on_lost(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ import msgspec
 
 from peek.vortex.names import tuple_name_problem
 
-__all__ = ["TupleSelector", "for_user", "USER_KEY"]
+__all__ = ["TupleSelector", "for_user", "per_user_allowed", "USER_KEY"]
 
 #: The filter key of a per-user selector that names its user.
 USER_KEY = "user"
@@ -69,3 +69,15 @@ def for_user(selector: TupleSelector, user: str | None) -> TupleSelector:
     if user is not None:
         filter[USER_KEY] = user
     return TupleSelector(name=selector.name, filter=filter)
+
+
+def per_user_allowed(selector: TupleSelector, user: str | None) -> bool:
+    """Whether a subscription that reached the server for ``user`` may watch
+    ``selector``: a per-user type's selector names that user, or nobody (it is
+    then answered "sign in"), never another."""
+    from peek.vortex.tuples import is_per_user
+
+    if not is_per_user(selector.name):
+        return True
+    named = selector.filter.get(USER_KEY)
+    return named is None or named == user

@@ -12,10 +12,11 @@ import sqlalchemy
 from peek.config import ServiceConfig
 from peek.peering.registry import PeerRegistry
 from peek.vortex.actions import ActionProcessors, PreparedAction, answer
-from peek.vortex.frames import Frame, FrameError, frame, route_subscription
+from peek.vortex.frames import Frame, FrameError, error_frame, frame, route_subscription
 from peek.vortex.lanes import Lanes
 from peek.vortex.observable import Observables
 from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
+from peek.vortex.selector import per_user_allowed
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ class ServerVortex:
         kind = message.type
         if kind == "ping":
             link.send(frame("pong"))
+        elif kind == "subscribe" and message.selector is not None \
+                and not per_user_allowed(message.selector, message.user):
+            link.send(error_frame(
+                f"{message.selector.name} is a per-user tuple type: a device sees only its own "
+                "user's data", selector=message.selector))
         elif kind in ("subscribe", "unsubscribe"):
             route_subscription(self.observables, link, message)
         elif kind == "action":

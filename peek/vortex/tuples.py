@@ -28,7 +28,8 @@ import msgspec
 from peek.vortex.names import tuple_name_problem
 
 __all__ = ["Tuple", "TupleError", "UnknownTupleType", "TYPE_FIELD", "encode", "decode",
-           "from_builtins", "orm_tuple", "tuple_type", "is_per_user"]
+           "from_builtins", "orm_tuple", "tuple_type", "is_per_user", "per_user_types",
+           "learn_server_per_user"]
 
 TYPE_FIELD = "_tt"
 
@@ -102,10 +103,30 @@ def _register(cls: type[Tuple]) -> None:
         _decoder = None
 
 
+#: Per-user tuple types the server declares (a client or agent service learns
+#: them from the server's ``plugins`` frame), known here or not.
+_server_per_user: frozenset[str] = frozenset()
+
+
 def is_per_user(name: str) -> bool:
-    """Whether tuple type ``name`` is declared ``per_user`` (False if unknown here)."""
+    """Whether tuple type ``name`` is declared ``per_user``: here, or on the
+    server (for a type whose plugin does not run on this service)."""
+    if name in _server_per_user:
+        return True
     cls = _registry.get(name)
     return bool(cls is not None and cls.__per_user__)
+
+
+def per_user_types() -> list[str]:
+    """The per-user tuple types declared on this service."""
+    with _lock:
+        return sorted(name for name, cls in _registry.items() if cls.__per_user__)
+
+
+def learn_server_per_user(names: list[str]) -> None:
+    """What the server says is per-user (its ``plugins`` frame)."""
+    global _server_per_user
+    _server_per_user = frozenset(n for n in names if isinstance(n, str))
 
 
 def tuple_type(name: str) -> type[Tuple]:

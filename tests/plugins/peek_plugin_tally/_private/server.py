@@ -49,8 +49,9 @@ class ServerHook(PluginHook):
         self.platform.add_action_processor(self.ask_agent, AskAgent)
         for function in (rpcs.read_tally, rpcs.agent_only, rpcs.slow, rpcs.fail):
             self.platform.serve_rpc(function)
-        from peek_plugin_tally._private.per_user import register
-        register(self.platform)
+        from peek_plugin_tally._private import per_user, server_only
+        per_user.register(self.platform)
+        server_only.register(self.platform)
 
     def provide(self, selector):
         if selector.filter.get("broken"):
