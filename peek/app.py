@@ -89,7 +89,7 @@ def _init_extensions(app: Flask, site: str, runtime: ServiceRuntime) -> None:
     if site == "admin":
         init_admin_auth(app, runtime.config)
     if site == "mobile":  # the client's device routes: a sign-in plugin may guard them
-        app.before_request(guard(lambda: runtime.vortex.sign_in))
+        app.before_request(guard(runtime.device_sign_in))
 
 
 def _add_template_globals(app: Flask, site: str, runtime: ServiceRuntime) -> None:

@@ -72,14 +72,20 @@ def _is_public(endpoint: str | None) -> bool:
     return getattr(current_app.view_functions.get(endpoint), "peek_public", False)
 
 
-def guard(sign_in_of: Callable[[], DeviceSignIn | None]) -> Callable[[], Response | None]:
+def guard(sign_in_of: Callable[[], tuple[DeviceSignIn | None, str | None]]
+          ) -> Callable[[], Response | None]:
     """The mobile site's ``before_request``: find the signed-in user and
-    refuse a request that needs one and has none."""
+    refuse a request that needs one and has none.  ``sign_in_of`` gives the
+    registered sign-in, or None and why devices must wait for one (its plugin
+    is enabled but not running): then every route but the public ones
+    answers 503."""
 
     def check() -> Response | None:
-        sign_in = sign_in_of()
+        sign_in, waiting = sign_in_of()
         if sign_in is None:
-            return None
+            if waiting is None or _is_public(request.endpoint):
+                return None
+            return _unavailable(waiting)
         public_route = _is_public(request.endpoint)
         if public_route and request.endpoint in (None, "static"):
             return None
@@ -89,6 +95,20 @@ def guard(sign_in_of: Callable[[], DeviceSignIn | None]) -> Callable[[], Respons
             return None
         return _refusal(sign_in)
     return check
+
+
+def _unavailable(why: str) -> Response:
+    """Sign-in is required but cannot be done now: fail closed, and say so."""
+    message = f"sign-in is not available right now ({why}): try again shortly"
+    if request.path.startswith("/vortex/") or request.headers.get("Upgrade", "").lower() \
+            == "websocket" or request.accept_mimetypes["application/json"] >= \
+            request.accept_mimetypes["text/html"]:
+        response = jsonify(type="error", error=message, state="retry")
+    else:
+        response = Response(message, mimetype="text/plain")
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _refusal(sign_in: DeviceSignIn) -> Response:

@@ -209,6 +209,21 @@ class PeerRuntime(ServiceRuntime):
         self.vortex.start()
         self.upstream.start()
 
+    def device_sign_in(self) -> tuple[Any, str | None]:
+        """The sign-in devices go through (None: they are anonymous), and,
+        when none is registered, why devices must wait: an enabled sign-in
+        plugin (``client.deviceSignIn``) that is not running.  Devices are then
+        refused, never let in anonymously."""
+        sign_in = self.vortex.sign_in
+        if sign_in is not None or self.plugins is None:
+            return sign_in, None
+        enabled = set(self.config.get("plugin.enabled") or [])
+        for record in list(self.plugins.records.values()):
+            manifest = record.found.manifest
+            if record.name in enabled and manifest is not None and manifest.device_sign_in:
+                return None, f"{record.name}, which devices sign in through, is {record.state}"
+        return None, None
+
     def _sync_plugins(self, message: Any) -> None:
         tuples.learn_server_per_user(message.per_user or [])  # at once, before any sync
         self._syncing.submit(self._sync, message)

@@ -37,6 +37,9 @@ class Manifest:
     requires_plugins: tuple[str, ...]
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     settings: dict[str, Setting] = field(default_factory=dict)
+    #: ``client.deviceSignIn``: devices sign in through this plugin, so while
+    #: it is enabled and not running the client refuses them (fails closed).
+    device_sign_in: bool = False
 
     def runs_on(self, service: str) -> bool:
         return service in self.requires_services
@@ -57,7 +60,8 @@ def _field(path: Path, data: dict, dotted: str, kind: type, required: bool = Tru
             return None
         node = node[part]
     if not isinstance(node, kind) or (kind is int and isinstance(node, bool)):
-        names = {str: "a string", list: "a list", dict: "an object", int: "an integer"}
+        names = {str: "a string", list: "a list", dict: "an object", int: "an integer",
+                 bool: "true or false"}
         raise ManifestError(f"{path}: field '{dotted}' must be {names[kind]}, "
                             f"not {json.dumps(node)}")
     return node
@@ -119,6 +123,8 @@ def read_manifest(path: Path, expected_name: str | None = None) -> Manifest:
             settings = read_declarations(path, data["settings"])
         except ValueError as e:
             raise ManifestError(str(e)) from None
+    device_sign_in = "client" in services and bool(
+        _field(path, data, "client.deviceSignIn", bool, required=False))
     return Manifest(path=path, title=title, package_name=name, version=version,
                     requires_services=tuple(services), requires_plugins=tuple(plugins),
-                    sections=sections, settings=settings)
+                    sections=sections, settings=settings, device_sign_in=device_sign_in)

@@ -102,6 +102,13 @@ class PeerVortex:
                              "enable one sign-in plugin only")
         self._sign_in = (owner, sign_in)
         log.info("Devices sign in through %s from now on", owner)
+        anonymous = [c for c in [*self.devices, *self.pages] if c.user is None]
+        for connection in anonymous:  # opened while nobody had to sign in
+            if connection in self.pages:
+                connection.send(status_html("signed-out", "sign in"))
+            else:
+                connection.send(frame("status", state="signed-out"))
+            connection.finish("devices sign in from now on", code=SIGNED_OUT)
 
     def disconnect_session(self, session: str) -> int:
         """Close every device websocket and page opened under sign-in
