@@ -68,6 +68,8 @@ def _configure(app: Flask, site: str, runtime: ServiceRuntime) -> None:
         # release archives too (guard.accepts_body).
         app.config["MAX_CONTENT_LENGTH"] = Limits().max_archive_bytes + 2**20
     if site == "mobile":
+        # A request body is at most a device frame (an action) and a little more.
+        app.config["MAX_CONTENT_LENGTH"] = runtime.config.get("vortex.maxFrameBytes") + 2**16
         # Send the session cookie only when the session changed: otherwise a
         # response to a request that began before a sign-in's tokens were
         # refreshed would put the used tokens back into the browser.

@@ -213,3 +213,47 @@ def test_what_is_too_large_for_the_link_is_refused_to_its_device_alone(services,
     assert server_link_started(site_ports) == link_began
     sender.close()
     bystander.close()
+
+
+def test_each_device_limit_answers_a_clear_error(services, site_ports):
+    services("server")
+    services("client", maxSubscriptionsPerDevice=3, maxActionsInFlightPerDevice=2,
+             restRequestsPerS=5, maxFrameBytes=100_000)
+    port = site_ports["mobile"]
+    device = Device(port)
+    for n in range(3):
+        device.subscribe(TALLY, name=f"s{n}")
+        device.data()
+    device.subscribe(TALLY, name="s3")
+    error = device.next(lambda f: f["type"] == "error")
+    assert error["error"].startswith("this connection watches 3 selectors, the most one may "
+                                     "(vortex.maxSubscriptionsPerDevice)")
+    device.send("unsubscribe", selector={"name": TALLY, "filter": {"name": "s0"}})
+    device.subscribe(TALLY, name="s3")  # room again
+    assert device.data(where=lambda t: t[0]["name"] == "s3")
+
+    # Actions held in flight (WhoAmI pauses), one over the limit refused for now.
+    held = [device.act({"_tt": "peek_plugin_tally.WhoAmI", "pause_s": 1.5}) for _ in range(2)]
+    over = device.act({"_tt": "peek_plugin_tally.WhoAmI"})
+    refused = device.answer(over)
+    assert refused["state"] == "retry"
+    assert "(vortex.maxActionsInFlightPerDevice)" in refused["error"]
+    for action_id in held:
+        assert "error" not in device.answer(action_id)
+    assert "error" not in device.answer(device.act({"_tt": "peek_plugin_tally.WhoAmI"}))
+    device.close()
+
+    base = f"http://127.0.0.1:{port}/vortex/api"
+    selector = json.dumps({"name": TALLY, "filter": {"name": "r"}})
+    answers = [requests.get(f"{base}/data", params={"selector": selector}, timeout=10)
+               for _ in range(15)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited and all(a.status_code == 200 for a in answers[:10])
+    assert limited[0].json()["error"] == ("more than 5 requests a second "
+                                         "(vortex.restRequestsPerS): slow down")
+    assert int(limited[0].headers["Retry-After"]) >= 1
+    time.sleep(1.5)
+    big = requests.post(f"{base}/actions", data=b"x" * 200_000, timeout=10,
+                        headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    assert big.json()["error"] == "the request body is over vortex.maxFrameBytes (100000 bytes)"

@@ -106,6 +106,8 @@ class Connection:
         #: The :class:`~peek.device_auth.DeviceUser` signed in on a device's
         #: connection (None: anonymous, or a service link).
         self.user: Any = None
+        #: The selectors a device's connection watches (vortex.maxSubscriptionsPerDevice).
+        self.watching: set[bytes] = set()
         self._coalesce = coalesce
         self.closed = threading.Event()
         self.close_reason: str | None = None

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
 import msgspec
 
-from peek.vortex.frames import TIMEOUT, answers_to, frame, id_taken, utf8_length_over
+from peek.vortex.frames import RETRY, TIMEOUT, answers_to, frame, id_taken, utf8_length_over
 
 Reply = Callable[[str], object]
 
@@ -27,16 +28,20 @@ class _InFlight:
     request: str
     deadline: float
     user: str | None
+    origin: str | None
     replies: list[Reply] = field(default_factory=list)
 
 
 class ActionForwarder:
     def __init__(self, send_upstream: Callable[[str], bool], timeout_s: float,
-                 max_frame_bytes: int | None = None):
+                 max_frame_bytes: int | None = None, max_per_origin: int | None = None):
         self._send_upstream = send_upstream
         self.timeout_s = timeout_s
         #: The largest frame the link to the server carries (vortex.maxFrameBytes).
         self.max_frame_bytes = max_frame_bytes
+        #: Actions of one device in flight at once (vortex.maxActionsInFlightPerDevice).
+        self.max_per_origin = max_per_origin
+        self._per_origin: Counter[str] = Counter()
         self.connected = False
         self._in_flight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
@@ -58,21 +63,38 @@ class ActionForwarder:
         with self._lock:
             waiting = self._in_flight.get(action_id)
             taken = waiting is not None and not answers_to(waiting.user, user)
-            if waiting is None:
+            busy = waiting is None and origin is not None and self.max_per_origin \
+                and self._per_origin[origin] >= self.max_per_origin
+            if waiting is None and not busy:
                 self._in_flight[action_id] = _InFlight(
-                    request, time.monotonic() + self.timeout_s, user, [reply])
-            elif not taken:
+                    request, time.monotonic() + self.timeout_s, user, origin, [reply])
+                if origin is not None:
+                    self._per_origin[origin] += 1
+            elif waiting is not None and not taken:
                 waiting.replies.append(reply)
                 return
             connected = self.connected
-        if taken:
+        if busy:
+            reply(frame("result", id=action_id, state=RETRY, error=(
+                f"{self.max_per_origin} actions of this connection wait for their answer, "
+                "the most one may (vortex.maxActionsInFlightPerDevice): send it again once "
+                "some are answered")))
+        elif taken:
             reply(id_taken(action_id))
         elif connected:
             self._send_upstream(request)
 
+    def _done(self, waiting: _InFlight) -> None:
+        if waiting.origin is not None:
+            self._per_origin[waiting.origin] -= 1
+            if self._per_origin[waiting.origin] <= 0:
+                del self._per_origin[waiting.origin]
+
     def on_answer(self, action_id: str | None, answer: str) -> None:
         with self._lock:
             waiting = self._in_flight.pop(action_id, None) if action_id else None
+            if waiting is not None:
+                self._done(waiting)
         for reply in waiting.replies if waiting else ():
             reply(answer)
 
@@ -99,7 +121,7 @@ class ActionForwarder:
                     break
                 late[action_id] = waiting
             for action_id in late:
-                del self._in_flight[action_id]
+                self._done(self._in_flight.pop(action_id))
         for action_id, waiting in late.items():
             error = frame("result", id=action_id, state=TIMEOUT, error=(
                 f"no answer from the server within {self.timeout_s:g} s"

@@ -20,8 +20,10 @@ __all__ = ["Frame", "FrameError", "parse", "frame", "data_frame", "result_frame"
 
 #: The ``state`` of an action's answer: no answer came in time (resend it) ...
 TIMEOUT = "timeout"
-#: ... or nothing on the server processes its tuple type (unknown, or its plugin stopped).
+#: ... or nothing on the server processes its tuple type (unknown, or its plugin stopped)
 NO_PROCESSOR = "no_processor"
+#: ... or it was not applied for now (a limit, the database, sign-in unavailable): resend.
+RETRY = "retry"
 
 
 class FrameError(ValueError):

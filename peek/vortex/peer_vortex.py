@@ -16,6 +16,7 @@ from peek.vortex.forwarder import ActionForwarder
 from peek.vortex.frames import Frame, FrameError, frame, route_subscription
 from peek.vortex.live import LiveElements, status_html
 from peek.vortex.proxy import ObservableProxy
+from peek.vortex.rate_limit import RateLimiter
 from peek.vortex.rpc import RpcCalls, RpcEndpoints, RpcError, RpcFunction
 from peek.vortex.selector import TupleSelector, for_user
 from peek.vortex.watch import Watcher
@@ -40,9 +41,13 @@ class PeerVortex:
         self.proxy = ObservableProxy(send_upstream, config.get("vortex.subscriptionIdleS")
                                      or 60.0)
         self.actions = ActionForwarder(send_upstream, config.get("vortex.actionTimeoutS")
-                                       or 30.0, config.get("vortex.maxFrameBytes"))
+                                       or 30.0, config.get("vortex.maxFrameBytes"),
+                                       config.get("vortex.maxActionsInFlightPerDevice"))
         #: Seconds a REST data request waits for its first answer.
         self.data_timeout_s: float = config.get("vortex.dataTimeoutS") or 10.0
+        self._max_subscriptions: int = config.get("vortex.maxSubscriptionsPerDevice") or 1000
+        #: REST requests per second per address and user (vortex.restRequestsPerS).
+        self.rest_limit = RateLimiter(config.get("vortex.restRequestsPerS") or 0)
         self.live = LiveElements(self.proxy, self.executor)
         self.devices: set[Any] = set()
         self.pages: set[Any] = set()
@@ -224,6 +229,16 @@ class PeerVortex:
         elif kind in ("subscribe", "unsubscribe"):
             if message.selector is not None:
                 message.selector = for_user(message.selector, device.user_name)
+                if kind == "unsubscribe":
+                    device.watching.discard(message.selector.key)
+                elif message.selector.key not in device.watching:
+                    if len(device.watching) >= self._max_subscriptions:
+                        device.send(frame("error", selector=message.selector, error=(
+                            f"this connection watches {len(device.watching)} selectors, "
+                            "the most one may (vortex.maxSubscriptionsPerDevice): "
+                            "unsubscribe from one first")))
+                        return
+                    device.watching.add(message.selector.key)
             route_subscription(self.proxy, device, message)
         elif kind == "action":
             if not message.id or not message.tuple_:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from peek import __version__
-from peek.vortex.frames import NO_PROCESSOR, TIMEOUT
+from peek.vortex.frames import NO_PROCESSOR, RETRY, TIMEOUT
 from peek.vortex.names import TUPLE_NAME_MAX, TUPLE_NAME_PATTERN
 
 _TUPLE_NAME = {"type": "string", "pattern": TUPLE_NAME_PATTERN, "maxLength": TUPLE_NAME_MAX,
@@ -32,10 +32,11 @@ _RESULT = {
         "type": {"const": "result"}, "id": {"type": "string"},
         "result": {"description": "the processor's answer: a tuple, JSON data or null"},
         "error": {"type": "string", "description": "present when the action failed"},
-        "state": {"type": "string", "enum": [TIMEOUT, NO_PROCESSOR],
+        "state": {"type": "string", "enum": [TIMEOUT, NO_PROCESSOR, RETRY],
                   "description": f"{TIMEOUT}: no answer came in time (resend it); "
                                  f"{NO_PROCESSOR}: nothing on the server processes "
-                                 "this tuple type"}}}
+                                 f"this tuple type; {RETRY}: not applied for now, resend "
+                                 "it with the same id"}}}
 
 
 def _json(schema: str, description: str) -> dict[str, Any]:
@@ -46,6 +47,12 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 _UNAUTHORISED = {"description": "a sign-in plugin runs and the request has no valid "
                                  "bearer token", "content": {"application/json": {
                                      "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+_TOO_MANY = _json("Error", "more requests a second than vortex.restRequestsPerS from this "
+                           "address and user: wait Retry-After seconds")
+_UNAVAILABLE = _json("Error", "sign-in is required and not available right now: try again "
+                              "after Retry-After seconds")
 
 
 def document() -> dict[str, Any]:
@@ -68,6 +75,8 @@ def document() -> dict[str, Any]:
                     "401": _UNAUTHORISED,
                     "404": _json("Error", "no provider serves this tuple type (yet), or "
                                           "it failed to load the data"),
+                    "429": _TOO_MANY,
+                    "503": _UNAVAILABLE,
                     "504": _json("Error", "the server did not answer within "
                                           "vortex.dataTimeoutS (10 s)")}}},
             "/vortex/api/actions": {"post": {
@@ -80,7 +89,11 @@ def document() -> dict[str, Any]:
                     "401": _UNAUTHORISED,
                     "404": _json("Result", "nothing processes this tuple type (state "
                                            f"{NO_PROCESSOR})"),
+                    "413": _json("Error", "the body is larger than vortex.maxFrameBytes"),
                     "422": _json("Result", "the action failed or is not valid"),
+                    "429": _TOO_MANY,
+                    "503": _json("Result", f"not applied for now (state {RETRY}): resend it "
+                                           "with the same id, after Retry-After if given"),
                     "504": _json("Result", "no answer in time; resend with the same id")}}},
         },
         # Only while a sign-in plugin (peek_core_user) runs; see docs/core_user.md.

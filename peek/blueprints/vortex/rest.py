@@ -14,7 +14,7 @@ from peek.blueprints.vortex.openapi import document
 from peek.device_auth import current_device_user_name, public
 from peek.runtime import current_runtime
 from peek.vortex import frames
-from peek.vortex.frames import NO_PROCESSOR, TIMEOUT
+from peek.vortex.frames import NO_PROCESSOR, RETRY, TIMEOUT
 from peek.vortex.selector import TupleSelector, for_user
 
 
@@ -41,8 +41,23 @@ def _error(message: str, status: int) -> Response:
     return _json(frames.error_frame(message), status)
 
 
+def _too_many() -> Response | None:
+    """429 for a client past vortex.restRequestsPerS (per address and user)."""
+    vortex = current_runtime().vortex
+    wait = vortex.rest_limit.wait_s((request.remote_addr, current_device_user_name()))
+    if not wait:
+        return None
+    response = _error(f"more than {vortex.rest_limit.rate:g} requests a second "
+                      "(vortex.restRequestsPerS): slow down", 429)
+    response.headers["Retry-After"] = str(max(1, round(wait)))
+    return response
+
+
 def data():
     """``GET /vortex/api/data?selector={"name": ..., "filter": {...}}``"""
+    refused = _too_many()
+    if refused is not None:
+        return refused
     try:
         selector = msgspec.json.decode(request.args.get("selector", ""), type=TupleSelector)
     except msgspec.DecodeError as e:
@@ -62,11 +77,14 @@ def data():
 
 
 #: An action answer's HTTP status by its ``state``; else 200, or 422 for an error.
-_ACTION_STATUS = {TIMEOUT: 504, NO_PROCESSOR: 404}
+_ACTION_STATUS = {TIMEOUT: 504, NO_PROCESSOR: 404, RETRY: 503}
 
 
 def action():
     """``POST /vortex/api/actions`` with ``{"id": ..., "tuple": {...}}``"""
+    refused = _too_many()
+    if refused is not None:
+        return refused
     try:
         message = frames.parse(request.get_data())
     except frames.FrameError:
@@ -88,3 +106,8 @@ def action():
 @public
 def openapi():
     return jsonify(document())
+
+
+def too_large(_exc: Exception) -> Response:
+    limit = current_runtime().config.get("vortex.maxFrameBytes")
+    return _error(f"the request body is over vortex.maxFrameBytes ({limit} bytes)", 413)
