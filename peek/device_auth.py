@@ -17,8 +17,15 @@ from urllib.parse import quote
 
 from flask import Request, Response, current_app, g, jsonify, redirect, request
 
-__all__ = ["DeviceUser", "DeviceSignIn", "public", "current_device_user", "current_device_user_name",
-           "guard"]
+__all__ = ["DeviceUser", "DeviceSignIn", "SignInUnavailable", "public", "current_device_user",
+           "current_device_user_name", "guard"]
+
+
+class SignInUnavailable(Exception):
+    """``user_of`` cannot tell who is signed in right now (the server that
+    refreshes sign-ins is unreachable): the request is answered 503, to be
+    tried again, not 401 (which would send the user to sign in again, and
+    an outbox would give up on what it holds)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,8 @@ class DeviceSignIn(Protocol):
     def user_of(self, request: Request) -> DeviceUser | None:
         """The user signed in on ``request`` (a cookie, an ``Authorization:
         Bearer`` header), or None.  Called once per request; it may refresh
-        what the request carries (set ``flask.session``)."""
+        what the request carries (set ``flask.session``), and raises
+        :class:`SignInUnavailable` when it cannot tell now."""
 
 
 def public(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,7 +97,10 @@ def guard(sign_in_of: Callable[[], tuple[DeviceSignIn | None, str | None]]
         public_route = _is_public(request.endpoint)
         if public_route and request.endpoint in (None, "static"):
             return None
-        user = sign_in.user_of(request)
+        try:
+            user = sign_in.user_of(request)
+        except SignInUnavailable as e:
+            return None if public_route else _unavailable(str(e))
         g.peek_device_user = user
         if user is not None or public_route:
             return None

@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 from flask import Blueprint
 from sqlalchemy.orm import Session
 
-from peek.device_auth import DeviceSignIn, DeviceUser, current_device_user
+from peek.device_auth import DeviceSignIn, DeviceUser, SignInUnavailable, current_device_user
 from peek.device_auth import public as public_route
 from peek.plugin_system.settings import PluginSettings, SettingError
 from peek.vortex.actions import ActionContext
@@ -30,7 +30,8 @@ __all__ = ["PluginHook", "PluginPlatform", "PluginApiError", "SettingError", "SI
            "Tuple", "TupleError", "TupleSelector", "encode", "decode", "orm_tuple", "ActionContext", "rpc",
            "RpcError", "RpcTimeout", "RemoteError", "task_platform", "WorkerError",
            "WorkersUnavailable", "TaskTimeout", "TaskKilledWorker", "TaskCancelled",
-           "BatchFailed", "DeviceSignIn", "DeviceUser", "current_device_user", "public_route"]
+           "BatchFailed", "DeviceSignIn", "DeviceUser", "SignInUnavailable",
+           "current_device_user", "public_route"]
 
 
 def task_platform() -> "PluginPlatform":

@@ -774,6 +774,49 @@ def test_in_a_browser_sign_in_revocation_and_sign_out(peek, page_in, screenshot)
     page.wait_for_url(re.compile(r".*/peek_core_user/sign-in\?next=/$"))
 
 
+def browser_sign_in(page, peek, name: str, path: str) -> None:
+    page.goto(f"{peek.mobile}{path}")
+    page.fill("#sign-in-name", name)
+    page.fill("#sign-in-password", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.wait_for_url(f"{peek.mobile}{path}")
+    page.wait_for_selector("#vortex-status[data-state=connected]")
+
+
+def test_in_a_browser_a_second_user_never_sends_the_first_users_queued_actions(
+        peek, page_in, screenshot):
+    add_user(peek, "kim")
+    add_user(peek, "lee")
+    tally_of = lambda: requests.get(  # noqa: E731
+        f"{peek.mobile}/vortex/api/data", timeout=10,
+        headers=bearer(password_grant(peek, "lee").json()["access_token"]),
+        params={"selector": json.dumps({"name": "peek_plugin_tally.Tally",
+                                        "filter": {"name": "field"}})}).json()["tuples"][0]
+    before = tally_of()["count"]
+    page = page_in(390, 844, allow_http=(401,), offline_ok=True)
+    offline_page = "/peek_plugin_tally/offline"
+    browser_sign_in(page, peek, "kim", offline_page)
+    # Kim's actions cannot reach the server (as on a bad network): they wait.
+    page.route("**/vortex/api/actions", lambda route: route.abort("internetdisconnected"))
+    page.click("#add-one")
+    page.click("#add-one")
+    page.wait_for_function(
+        "document.querySelectorAll('#vortex-outbox li[data-state=pending]').length === 2")
+    assert [e["user"] for e in page.evaluate("PeekStore.all('outbox')")] == ["kim", "kim"]
+    page.click("#sign-out")
+    page.wait_for_url(f"{peek.mobile}{BASE}/sign-in")
+    page.unroute("**/vortex/api/actions")
+
+    # Lee signs in on the same browser: Kim's entries are gone, never sent.
+    browser_sign_in(page, peek, "lee", offline_page)
+    page.wait_for_function("PeekStore.all('outbox').then(e => e.length === 0)")
+    page.click("#add-one")
+    page.wait_for_selector("#vortex-outbox li[data-state=sent]", state="attached")
+    assert [e["user"] for e in page.evaluate("PeekStore.all('outbox')")] == ["lee"]
+    screenshot(page, "second-user")
+    assert tally_of()["count"] == before + 1  # Lee's action alone was applied
+
+
 def test_without_the_server_the_sign_in_page_says_so(peek):
     """Last: stops the server."""
     peek.server.stop()

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from peek.models.vortex_action import VortexAction
 from peek.vortex import tuples
-from peek.vortex.frames import NO_PROCESSOR, answers_to, frame, id_taken, result_frame
+from peek.vortex.frames import NO_PROCESSOR, RETRY, answers_to, frame, id_taken, result_frame
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,10 @@ class ActionProcessors:
             else action.__tuple_type__.__struct_config__.tag
         entry = self._processor(name)
         if entry is None:
-            return answer(action_id, error=f"no action processor for {name} (is its "
-                                           "plugin enabled and started?)", state=NO_PROCESSOR)
+            # The type is known, so its plugin is here: stopped, starting or
+            # being upgraded.  The action can still be applied: resend it.
+            return answer(action_id, error=f"no action processor for {name} right now (is "
+                                           "its plugin enabled and started?)", state=RETRY)
         return PreparedAction(action_id, via, name, entry[0], action, entry[1], user)
 
     def apply(self, work: list[PreparedAction]) -> list[str]:
@@ -236,7 +238,7 @@ class ActionProcessors:
                 log.info("%d actions rolled back together (%s); applying them again",
                          len(work), type(getattr(e, "orig", e)).__name__)
         log.error("%d actions not recorded: %s", len(work), error)
-        return [answer(item.action_id, error=(
+        return [answer(item.action_id, state=RETRY, error=(
             "the server could not record the action (database unavailable); "
             "resend it with the same id")) for item in work]
 

@@ -6,9 +6,48 @@
 // Every call returns a Promise; a browser without IndexedDB (or one that
 // refuses it, as private windows may) gets rejections, and the pages work
 // online as before.
+//
+// What is kept belongs to the user signed in when it was kept (the page's
+// data-peek-user).  When another user signs in on this browser, what the
+// one before left is forgotten before anything reads it: the live copies,
+// the pages the service worker cached, and the other users' outbox entries.
 (function () {
   "use strict";
+  var OWNER_KEY = "peek.user";
   var opening = null;
+
+  function me() {
+    return (document.body && document.body.dataset.peekUser) || "";
+  }
+
+  function lastOwner() {
+    try { return window.localStorage.getItem(OWNER_KEY); } catch (e) { return null; }
+  }
+
+  function forgetOthers(db) {
+    var current = me();
+    if (lastOwner() === current) return Promise.resolve(db);
+    return new Promise(function (resolve, reject) {
+      var tx = db.transaction(["live", "outbox"], "readwrite");
+      tx.objectStore("live").clear();
+      var outbox = tx.objectStore("outbox");
+      outbox.getAll().onsuccess = function (event) {
+        event.target.result.forEach(function (entry) {
+          if ((entry.user || "") !== current) outbox.delete(entry.seq);
+        });
+      };
+      tx.oncomplete = function () { resolve(db); };
+      tx.onerror = tx.onabort = function () { reject(tx.error); };
+    }).then(function () {
+      var cleared = window.caches ? caches.keys().then(function (names) {
+        return Promise.all(names.map(function (name) { return caches.delete(name); }));
+      }) : Promise.resolve();
+      return cleared.catch(function () {}).then(function () {
+        try { window.localStorage.setItem(OWNER_KEY, current); } catch (e) { /* private */ }
+        return db;
+      });
+    });
+  }
 
   function open() {
     if (!opening) {
@@ -21,7 +60,7 @@
         };
         request.onsuccess = function () { resolve(request.result); };
         request.onerror = function () { reject(request.error); };
-      });
+      }).then(forgetOthers);
     }
     return opening;
   }
@@ -38,6 +77,8 @@
   }
 
   window.PeekStore = {
+    // The user what is kept now belongs to ("" with no sign-in).
+    user: me,
     put: function (store, value) {
       return run(store, "readwrite", function (s) { return s.put(value); });
     },

@@ -10,10 +10,21 @@
 // A link (<a href>) with data-vortex-action takes the action, tries to send
 // it for a moment, then follows the link; an action not sent by then stays
 // in the outbox and the next page sends it.
+//
+// Only a final answer ends an entry: sent, or failed because the server
+// refused the action (400, 404, 413, 422).  Everything else leaves it
+// pending and tries again, with a growing delay, for as long as it takes:
+// no connection, a timeout (504), "not applied for now" (503, "state":
+// "retry": the database, a plugin restarting), too many requests (429).  A
+// 401 (the sign-in ended) keeps it pending until the user signs in again.
+// Each entry is its user's (the page's data-peek-user): another user's
+// entries are never sent (PeekStore forgets them when someone else signs in).
 (function () {
   "use strict";
   var ENDPOINT = "/vortex/api/actions";
-  var RETRY_MS = 5000;
+  var RETRY_MIN_MS = 1000, RETRY_MAX_MS = 60000;
+  var retryMs = RETRY_MIN_MS;
+  var FINAL = [400, 404, 413, 422];
   var SHOWN = 10;
   var KEEP_SENT_MS = 10 * 60 * 1000;
   var sending = false;
@@ -61,13 +72,18 @@
         item.dataset.id = entry.id;
         item.dataset.state = entry.state;
         item.textContent = entry.label + ": " + entry.state +
-          (entry.error ? " (" + entry.error + ")" : "");
+          (entry.error ? " (" + entry.error + ")" : "") +
+          (entry.state === "pending" && entry.waiting ? " (" + entry.waiting + ")" : "");
         list.appendChild(item);
       });
       box.querySelector("summary").textContent = pending
         ? pending + " action" + (pending > 1 ? "s" : "") + " waiting to be sent"
         : "Actions sent";
     });
+  }
+
+  function me() {
+    return window.PeekStore ? PeekStore.user() : (document.body.dataset.peekUser || "");
   }
 
   function deliver(entry) {
@@ -79,14 +95,18 @@
       return response.json().catch(function () { return {}; }).then(function (answer) {
         if (response.ok) {
           entry.state = "sent";
-        } else if (response.status === 504 || response.status >= 500) {
-          return false;  // no answer yet: send the same id again later
-        } else {
+        } else if (FINAL.indexOf(response.status) >= 0 && answer.state !== "retry") {
           entry.state = "failed";
           failedNow = true;
           entry.error = answer.error || ("HTTP " + response.status);
+        } else {
+          // Not applied yet: the same id again later (it is applied at most once).
+          entry.waiting = response.status === 401 ? "sign in again to send it"
+            : (answer.error || ("HTTP " + response.status));
+          return save(entry).then(function () { return false; });
         }
         entry.done = Date.now();
+        delete entry.waiting;
         return save(entry).then(function () { return true; });
       });
     }, function () { return false; });  // no connection: later
@@ -96,7 +116,10 @@
     if (sending) return Promise.resolve();
     sending = true;
     return entries().then(function (all) {
-      var waiting = all.filter(function (e) { return e.state === "pending"; });
+      var user = me();
+      var waiting = all.filter(function (e) {
+        return e.state === "pending" && (e.user || "") === user;
+      });
       var next = function (i) {
         if (i >= waiting.length) return true;
         return deliver(waiting[i]).then(function (done) {
@@ -106,7 +129,13 @@
       return next(0);
     }).then(function (allSent) {
       sending = false;
-      if (!allSent) setTimeout(flush, RETRY_MS);
+      if (allSent) {
+        retryMs = RETRY_MIN_MS;
+        return;
+      }
+      // Later, and later each time (with jitter, so devices do not return together).
+      setTimeout(flush, retryMs / 2 + Math.random() * retryMs / 2);
+      retryMs = Math.min(RETRY_MAX_MS, retryMs * 2);
     }, function () { sending = false; });
   }
 
@@ -118,7 +147,7 @@
       console.error("data-vortex-action is not JSON:", button.dataset.vortexAction);
       return;
     }
-    var entry = {id: newId(), tuple: tuple, state: "pending", at: Date.now(),
+    var entry = {id: newId(), tuple: tuple, state: "pending", at: Date.now(), user: me(),
                  label: button.dataset.vortexLabel || button.textContent.trim()};
     return save(entry).then(show);
   }

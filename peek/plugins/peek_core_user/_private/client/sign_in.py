@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from flask import Request, session
 
-from peek.plugin_api import DeviceUser, RpcError
+from peek.plugin_api import DeviceUser, RpcError, SignInUnavailable
 
 from ... import rpcs
 from ...api import DirectoryUnavailable, SignInRefused
@@ -109,7 +109,7 @@ class DeviceSignInImpl:
             return None  # the sign-in page replaces the tokens
         except (RpcError, DirectoryUnavailable) as e:
             self.log.warning("Could not refresh a sign-in (server unreachable?): %s", e)
-            return None
+            raise SignInUnavailable("the server that renews sign-ins is not reachable") from e
         self.keep(answer)
         claims = self.claims(answer["access_token"])
         return claims and self.user(claims)
