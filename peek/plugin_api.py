@@ -85,20 +85,26 @@ class PluginPlatform(Protocol):
         (server and worker only)."""
 
     def add_tuple_provider(self, tuple_type: type | str,
-                           provider: Callable[[TupleSelector], Any]) -> None:
+                           provider: Callable[[TupleSelector], Any], *,
+                           devices: bool = False) -> None:
         """Server: ``provider(selector)`` returns the tuples a selector of
-        ``tuple_type`` (one of the plugin's own) watches."""
+        ``tuple_type`` (one of the plugin's own) watches.  ``devices=True``
+        lets devices (apps, the mobile and desktop pages) subscribe to it;
+        without it only the plugins' own client and agent code may."""
 
     def notify(self, what: TupleSelector | type | str) -> None:
         """Server: the data of a selector (or of every watched selector of a
         tuple type) changed; subscribers get it again."""
 
     def add_action_processor(self, processor: Callable[[Any, ActionContext], Any],
-                             tuple_type: type | str | None = None) -> None:
+                             tuple_type: type | str | None = None, *,
+                             devices: bool = False) -> None:
         """Server: ``processor(action, ctx)`` applies actions of ``tuple_type``
         (without one: the plugin's actions no other processor takes) and
         returns the answer (a tuple, plain JSON data or None).  Write to the
-        database through ``ctx.session`` so that the action is applied once."""
+        database through ``ctx.session`` so that the action is applied once.
+        ``devices=True`` lets devices send these actions; without it only the
+        plugins' own code may."""
 
     @property
     def workers(self) -> Any:

@@ -153,7 +153,9 @@ class ServerRuntime(ServiceRuntime):
         """What every client and agent service should run (see plugin_system.sync)."""
         return sync.plugins_frame(self.config.home.parent,
                                   list(self.config.get("plugin.enabled") or []),
-                                  tuples.per_user_types())
+                                  tuples.per_user_types(),
+                                  self.vortex.observables.internal(),
+                                  *self.vortex.actions.device_access())
 
     def _plugins_applied(self) -> None:
         message = self.plugins_frame()
@@ -226,6 +228,7 @@ class PeerRuntime(ServiceRuntime):
 
     def _sync_plugins(self, message: Any) -> None:
         tuples.learn_server_per_user(message.per_user or [])  # at once, before any sync
+        self.vortex.learn_exposure(message)
         self._syncing.submit(self._sync, message)
 
     def _sync(self, message: Any) -> None:

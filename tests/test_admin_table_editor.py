@@ -89,7 +89,7 @@ op.create_table(
 LOAD = '''
 if self.platform.service == "server":
     from peek_plugin_tparts.tuples import Kind, Part
-    self.platform.add_tuple_provider(Part, self.provide)
+    self.platform.add_tuple_provider(Part, self.provide, devices=True)
     self.platform.add_table_editor(Part, title="Parts", notify=self.watchers)
     self.platform.add_table_editor(Kind, title="Kinds", notify=self.no_watchers)
 '''

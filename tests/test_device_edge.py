@@ -257,3 +257,28 @@ def test_each_device_limit_answers_a_clear_error(services, site_ports):
                         headers={"Content-Type": "application/json"})
     assert big.status_code == 413
     assert big.json()["error"] == "the request body is over vortex.maxFrameBytes (100000 bytes)"
+
+
+def test_devices_reach_only_what_a_plugin_offers_them(services, site_ports):
+    services("server")
+    services("client")
+    device = Device(site_ports["mobile"])
+    device.subscribe("peek_plugin_tally.Internal")
+    error = device.next(lambda f: f["type"] == "error")
+    assert error["error"] == "peek_plugin_tally.Internal is not offered to devices by its plugin"
+    refused = device.answer(device.act({"_tt": "peek_plugin_tally.InternalAction"}))
+    assert refused["error"] == ("actions of peek_plugin_tally.InternalAction are not offered "
+                                "to devices by its plugin")
+    assert refused["state"] == "no_processor"
+    # What is offered works on the same connection.
+    device.subscribe(TALLY, name="open")
+    assert device.data()[0]["name"] == "open"
+    device.close()
+
+    base = f"http://127.0.0.1:{site_ports['mobile']}/vortex/api"
+    data = requests.get(f"{base}/data", timeout=10, params={
+        "selector": json.dumps({"name": "peek_plugin_tally.Internal"})})
+    assert data.status_code == 403 and "not offered to devices" in data.json()["error"]
+    action = requests.post(f"{base}/actions", timeout=10, json={
+        "type": "action", "id": "internal-0001", "tuple": {"_tt": "peek_plugin_tally.InternalAction"}})
+    assert action.status_code == 403 and action.json()["state"] == "no_processor"

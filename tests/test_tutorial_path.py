@@ -91,8 +91,9 @@ def follow_the_tutorial(project: Path) -> None:
 
         class ServerHook(PluginHook):
             def load(self) -> None:
-                self.platform.add_tuple_provider(StringIntTuple, self.provide)
-                self.platform.add_action_processor(self.add_int_value, AddIntValueAction)
+                self.platform.add_tuple_provider(StringIntTuple, self.provide, devices=True)
+                self.platform.add_action_processor(self.add_int_value, AddIntValueAction,
+                                                   devices=True)
 
             def provide(self, selector: TupleSelector) -> list[StringIntTuple]:
                 with self.platform.db_session() as session:

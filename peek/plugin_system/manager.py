@@ -156,19 +156,21 @@ class Platform:
         return name
 
     def add_tuple_provider(self, tuple_type: type | str,
-                           provider: Callable[[TupleSelector], Any]) -> None:
+                           provider: Callable[[TupleSelector], Any], *,
+                           devices: bool = False) -> None:
         vortex = self._vortex("a tuple provider", (SERVER,))
         vortex.observables.add_provider(self._own_type(tuple_type), provider,
-                                        self.plugin_name)
+                                        self.plugin_name, devices)
 
     def notify(self, what: TupleSelector | type | str) -> None:
         self._vortex("notify", (SERVER,)).observables.notify(what)
 
     def add_action_processor(self, processor: Callable[[Any, Any], Any],
-                             tuple_type: type | str | None = None) -> None:
+                             tuple_type: type | str | None = None, *,
+                             devices: bool = False) -> None:
         vortex = self._vortex("an action processor", (SERVER,))
         name = None if tuple_type is None else self._own_type(tuple_type)
-        vortex.actions.add(self.plugin_name, processor, name)
+        vortex.actions.add(self.plugin_name, processor, name, devices)
 
     @property
     def workers(self) -> Any:

@@ -38,13 +38,19 @@ def wanted_plugins(home: Path, enabled: list[str]) -> list[dict[str, Any]]:
             for name in enabled if name in found and found[name].manifest]
 
 
-def plugins_frame(home: Path, enabled: list[str], per_user: list[str]) -> str:
-    """What every client and agent should run, and the tuple types that are
+def plugins_frame(home: Path, enabled: list[str], per_user: list[str],
+                  internal_data: list[str], device_actions: list[str],
+                  internal_actions: list[str]) -> str:
+    """What every client and agent should run; the tuple types that are
     per-user (so a service whose plugins do not declare one still gives each
-    device only its own user's data)."""
+    device only its own user's data); and what plugins keep from devices:
+    provided tuple types and action types they did not offer them (see
+    peek.vortex.exposure)."""
     wanted = wanted_plugins(home, enabled)
     digest = hashlib.sha256(json.dumps([enabled, wanted]).encode()).hexdigest()[:16]
-    return frame("plugins", plugins=wanted, fingerprint=digest, per_user=per_user)
+    return frame("plugins", plugins=wanted, fingerprint=digest, per_user=per_user,
+                 internal_data=internal_data, device_actions=device_actions,
+                 internal_actions=internal_actions)
 
 
 def package_url(config: ServiceConfig, name: str, version: str) -> str:

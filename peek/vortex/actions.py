@@ -145,6 +145,8 @@ class ActionProcessors:
         self.engine = engine
         self._by_type: dict[str, tuple[str, Processor]] = {}
         self._defaults: dict[str, Processor] = {}  # plugin package -> processor
+        # type name or "<plugin>.*" -> (plugin, whether devices may send it)
+        self._device_access: dict[str, tuple[str, bool]] = {}
         self._lock = threading.Lock()
         table = engine.dialect.identifier_preparer.format_table(_table)
         self._begin_sql = _BEGIN_SQL.format(table=table)
@@ -153,23 +155,36 @@ class ActionProcessors:
         self._warm: deque[tuple[sqlalchemy.Connection, float]] = deque()
         self._warm_lock = threading.Lock()
 
-    def add(self, owner: str, processor: Processor, tuple_type: str | None = None) -> None:
+    def add(self, owner: str, processor: Processor, tuple_type: str | None = None,
+            devices: bool = False) -> None:
         """Route actions of ``tuple_type`` to ``processor``; without a type,
-        every action of the plugin ``owner`` that has no processor of its own."""
+        every action of the plugin ``owner`` that has no processor of its own.
+        ``devices``: devices may send them (else only the plugins' own code)."""
         with self._lock:
             if tuple_type is None:
                 self._defaults[owner] = processor
-                return
-            taken = self._by_type.get(tuple_type)
-            if taken and taken[0] != owner:
-                raise ValueError(f"actions of {tuple_type} already go to {taken[0]}")
-            self._by_type[tuple_type] = (owner, processor)
+            else:
+                taken = self._by_type.get(tuple_type)
+                if taken and taken[0] != owner:
+                    raise ValueError(f"actions of {tuple_type} already go to {taken[0]}")
+                self._by_type[tuple_type] = (owner, processor)
+            key = f"{owner}.*" if tuple_type is None else tuple_type
+            self._device_access[key] = (owner, devices)
 
     def remove(self, owner: str) -> None:
         with self._lock:
             self._defaults.pop(owner, None)
             for name in [n for n, (o, _) in self._by_type.items() if o == owner]:
                 del self._by_type[name]
+            for key in [k for k, (o, _) in self._device_access.items() if o == owner]:
+                del self._device_access[key]
+
+    def device_access(self) -> tuple[list[str], list[str]]:
+        """The action types devices may send, and those they may not: type
+        names, and ``<plugin>.*`` for a plugin's default processor."""
+        with self._lock:
+            return (sorted(k for k, (_, d) in self._device_access.items() if d),
+                    sorted(k for k, (_, d) in self._device_access.items() if not d))
 
     def _processor(self, tuple_type: str) -> tuple[str, Processor] | None:
         entry = self._by_type.get(tuple_type)

@@ -60,6 +60,10 @@ class Frame(msgspec.Struct, omit_defaults=True):
     # and the tuple types it declares per-user.
     fingerprint: str | None = None
     per_user: list[str] | None = None
+    # What plugins keep from devices (see peek.vortex.exposure).
+    internal_data: list[str] | None = None
+    device_actions: list[str] | None = None
+    internal_actions: list[str] | None = None
 
 
 _decoder = msgspec.json.Decoder(Frame)

@@ -118,6 +118,15 @@ class LiveElements:
         if created:
             self.proxy.subscribe(renderer, selector)
 
+    def drop_types(self, names: set[str]) -> None:
+        """Stop rendering selectors of these tuple types (their plugin keeps
+        them from devices now)."""
+        with self._lock:
+            for key, renderer in list(self._renderers.items()):
+                if renderer.selector.name in names:
+                    del self._renderers[key]
+                    self.proxy.drop(renderer)
+
     def drop(self, page: Any) -> None:
         with self._lock:
             for key, renderer in list(self._renderers.items()):

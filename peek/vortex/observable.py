@@ -53,17 +53,24 @@ class Observables:
         self._executor = executor
         self._max_frame_bytes = max_frame_bytes
         self._providers: dict[str, tuple[str, Provider]] = {}
+        self._internal: set[str] = set()  # provided, not to devices
         self._subscriptions: dict[bytes, _Subscription] = {}
         self._lock = threading.Lock()
 
     # -- providers (plugins) ------------------------------------------------------------
-    def add_provider(self, tuple_type: str, provider: Provider, owner: str) -> None:
+    def add_provider(self, tuple_type: str, provider: Provider, owner: str,
+                     devices: bool = False) -> None:
+        """``devices``: devices may subscribe to it (else only plugins' own code)."""
         with self._lock:
             taken = self._providers.get(tuple_type)
             if taken and taken[0] != owner:
                 raise ValueError(f"tuple type {tuple_type} already has a provider, "
                                  f"from {taken[0]}")
             self._providers[tuple_type] = (owner, provider)
+            if devices:
+                self._internal.discard(tuple_type)
+            else:
+                self._internal.add(tuple_type)
             waiting = [s for s in self._subscriptions.values()
                        if s.selector.name == tuple_type]
         for subscription in waiting:  # they were answered "no provider" so far
@@ -73,6 +80,12 @@ class Observables:
         with self._lock:
             for name in [n for n, (o, _) in self._providers.items() if o == owner]:
                 del self._providers[name]
+                self._internal.discard(name)
+
+    def internal(self) -> list[str]:
+        """The provided tuple types devices may not subscribe to."""
+        with self._lock:
+            return sorted(self._internal)
 
     # -- subscribers --------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber, selector: TupleSelector) -> None:

@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 from peek.config import ServiceConfig
 from peek.vortex.connection import SERVICE_RESTART, SIGNED_OUT, SharedFrame
+from peek.vortex.exposure import DeviceExposure, action_type
 from peek.vortex.forwarder import ActionForwarder
-from peek.vortex.frames import Frame, FrameError, frame, route_subscription
+from peek.vortex.frames import NO_PROCESSOR, Frame, FrameError, frame, route_subscription
 from peek.vortex.live import LiveElements, status_html
 from peek.vortex.proxy import ObservableProxy
 from peek.vortex.rate_limit import RateLimiter
@@ -46,6 +47,8 @@ class PeerVortex:
         #: Seconds a REST data request waits for its first answer.
         self.data_timeout_s: float = config.get("vortex.dataTimeoutS") or 10.0
         self._max_subscriptions: int = config.get("vortex.maxSubscriptionsPerDevice") or 1000
+        #: What devices may reach, as the server says (its plugins frames).
+        self.exposure = DeviceExposure()
         #: REST requests per second per address and user (vortex.restRequestsPerS).
         self.rest_limit = RateLimiter(config.get("vortex.restRequestsPerS") or 0)
         self.live = LiveElements(self.proxy, self.executor)
@@ -213,6 +216,30 @@ class PeerVortex:
     def device_left(self, device: Any) -> None:
         self.devices.discard(device)
         self.proxy.drop(device)
+        self.exposure.forget(device.name)
+
+    def action_refusal(self, encoded_tuple: bytes) -> tuple[str, str] | None:
+        """(state, error) for an action devices may not send, else None."""
+        name = action_type(encoded_tuple)
+        if name is None:
+            return None  # not a tuple: the server says what is wrong with it
+        refusal = self.exposure.action_refusal(name)
+        return None if refusal is None else (NO_PROCESSOR, refusal)
+
+    def learn_exposure(self, message: Frame) -> None:
+        """The server's word on what plugins keep from devices; the devices
+        and pages watching a type newly kept from them are told, and dropped."""
+        kept = self.exposure.learn(message.internal_data or [], message.device_actions or [],
+                                   message.internal_actions or [])
+        if kept:
+            self.live.drop_types(kept)  # the pages' renderers
+            self.proxy.drop_where(lambda subscriber, selector: selector.name in kept
+                                  and not isinstance(subscriber, Watcher), self._kept_from)
+
+    def _kept_from(self, subscriber: Any, selector: TupleSelector) -> None:
+        getattr(subscriber, "watching", set()).discard(selector.key)
+        refusal = self.exposure.data_refusal(selector.name) or ""
+        subscriber.send(frame("error", selector=selector, error=refusal))
 
     def page_joined(self, page: Any) -> None:
         self.pages.add(page)
@@ -221,6 +248,7 @@ class PeerVortex:
     def page_left(self, page: Any) -> None:
         self.pages.discard(page)
         self.live.drop(page)
+        self.exposure.forget(page.name)
 
     def from_device(self, device: Any, message: Frame) -> None:
         kind = message.type
@@ -229,6 +257,12 @@ class PeerVortex:
         elif kind in ("subscribe", "unsubscribe"):
             if message.selector is not None:
                 message.selector = for_user(message.selector, device.user_name)
+                refusal = kind == "subscribe" and self.exposure.data_refusal(
+                    message.selector.name)
+                if refusal:
+                    self.exposure.log_once(device.name, refusal)
+                    device.send(frame("error", selector=message.selector, error=refusal))
+                    return
                 if kind == "unsubscribe":
                     device.watching.discard(message.selector.key)
                 elif message.selector.key not in device.watching:
@@ -244,6 +278,11 @@ class PeerVortex:
             if not message.id or not message.tuple_:
                 device.send(frame("result", id=message.id, error=(
                     "an action frame needs an id and a tuple")))
+                return
+            refusal = self.action_refusal(message.tuple_)
+            if refusal:
+                self.exposure.log_once(device.name, refusal[1])
+                device.send(frame("result", id=message.id, state=refusal[0], error=refusal[1]))
                 return
             self.actions.forward(message.id, message.tuple_, device.send, device.name,
                                  device.user_name)

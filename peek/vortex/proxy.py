@@ -104,6 +104,15 @@ class ObservableProxy:
             if subscriber in cached.subscribers:
                 self._leave(cached, subscriber)
 
+    def drop_where(self, which: Callable[[Subscriber, TupleSelector], bool],
+                   tell: Callable[[Subscriber, TupleSelector], None]) -> None:
+        """Drop the subscribers ``which`` picks, telling each (``tell``) first."""
+        for cached in list(self._cache.values()):
+            for subscriber in [s for s in list(cached.subscribers)
+                               if which(s, cached.selector)]:
+                tell(subscriber, cached.selector)
+                self._leave(cached, subscriber)
+
     def _leave(self, cached: _Cached, subscriber: Subscriber) -> None:
         with cached.lock:
             cached.subscribers.discard(subscriber)

@@ -83,6 +83,11 @@ def live_socket(ws) -> None:
 
     def handle(message: frames.Frame) -> None:
         if message.type == "subscribe" and message.selector and message.partial:
+            refusal = vortex.exposure.data_refusal(message.selector.name)
+            if refusal:
+                vortex.exposure.log_once(page.name, refusal)
+                page.send(status_html("error", refusal))
+                return
             vortex.live.subscribe(page, message.partial,
                                   for_user(message.selector, page.user_name))
         elif message.type != "ping":

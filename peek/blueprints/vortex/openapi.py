@@ -73,6 +73,8 @@ def document() -> dict[str, Any]:
                     "200": _json("Data", "the selector's tuples"),
                     "400": _json("Error", "the selector is not valid"),
                     "401": _UNAUTHORISED,
+                    "403": _json("Error", "its plugin does not offer this tuple type to "
+                                          "devices"),
                     "404": _json("Error", "no provider serves this tuple type (yet), or "
                                           "it failed to load the data"),
                     "429": _TOO_MANY,
@@ -87,6 +89,8 @@ def document() -> dict[str, Any]:
                     "200": _json("Result", "the action's answer"),
                     "400": _json("Error", "not an action frame"),
                     "401": _UNAUTHORISED,
+                    "403": _json("Result", "its plugin does not offer these actions to "
+                                           f"devices (state {NO_PROCESSOR})"),
                     "404": _json("Result", "nothing processes this tuple type (state "
                                            f"{NO_PROCESSOR})"),
                     "413": _json("Error", "the body is larger than vortex.maxFrameBytes"),

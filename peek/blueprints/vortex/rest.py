@@ -64,6 +64,10 @@ def data():
         return _error(f"the selector query parameter must be a JSON selector "
                       f"{{\"name\": ..., \"filter\": {{...}}}}: {e}", 400)
     vortex = current_runtime().vortex
+    refusal = vortex.exposure.data_refusal(selector.name)
+    if refusal:
+        vortex.exposure.log_once(f"rest {request.remote_addr}", refusal)
+        return _json(frames.error_frame(refusal, selector=selector), 403)
     waiter = _FirstFrame(f"rest {request.remote_addr}")
     vortex.proxy.subscribe(waiter, for_user(selector, current_device_user_name()))
     try:
@@ -93,6 +97,11 @@ def action():
         return _error('send a JSON object {"type": "action", "id": "<unique id>", '
                       '"tuple": {"_tt": "<type name>", ...}}', 400)
     vortex = current_runtime().vortex
+    refusal = vortex.action_refusal(message.tuple_)
+    if refusal:
+        vortex.exposure.log_once(f"rest {request.remote_addr}", refusal[1])
+        return _json(frames.frame("result", id=message.id, state=refusal[0], error=refusal[1]),
+                     403)
     reply = _FirstFrame(f"rest {request.remote_addr}")
     vortex.actions.forward(message.id, message.tuple_, reply.send, user=current_device_user_name())
     reply.arrived.wait(vortex.actions.timeout_s + 5)

@@ -12,7 +12,7 @@
 // in the outbox and the next page sends it.
 //
 // Only a final answer ends an entry: sent, or failed because the server
-// refused the action (400, 404, 413, 422).  Everything else leaves it
+// refused the action (400, 403, 404, 413, 422).  Everything else leaves it
 // pending and tries again, with a growing delay, for as long as it takes:
 // no connection, a timeout (504), "not applied for now" (503, "state":
 // "retry": the database, a plugin restarting), too many requests (429).  A
@@ -24,7 +24,7 @@
   var ENDPOINT = "/vortex/api/actions";
   var RETRY_MIN_MS = 1000, RETRY_MAX_MS = 60000;
   var retryMs = RETRY_MIN_MS;
-  var FINAL = [400, 404, 413, 422];
+  var FINAL = [400, 403, 404, 413, 422];
   var SHOWN = 10;
   var KEEP_SENT_MS = 10 * 60 * 1000;
   var sending = false;

@@ -13,8 +13,9 @@ def who_am_i(action: WhoAmI, ctx) -> dict:
 def register(platform):
     platform.add_tuple_provider(
         MyTally, lambda selector: [MyTally(user=selector.filter["user"],
-                                           note=str(selector.filter.get("note", "")))])
-    platform.add_action_processor(who_am_i, WhoAmI)
+                                           note=str(selector.filter.get("note", "")))],
+        devices=True)
+    platform.add_action_processor(who_am_i, WhoAmI, devices=True)
 
 
 def register_client(platform):

@@ -44,9 +44,9 @@ class ServerHook(PluginHook):
     def load(self):
         global PLATFORM
         PLATFORM = self.platform
-        self.platform.add_tuple_provider(Tally, self.provide)
-        self.platform.add_action_processor(self.add, AddToTally)
-        self.platform.add_action_processor(self.ask_agent, AskAgent)
+        self.platform.add_tuple_provider(Tally, self.provide, devices=True)
+        self.platform.add_action_processor(self.add, AddToTally, devices=True)
+        self.platform.add_action_processor(self.ask_agent, AskAgent, devices=True)
         for function in (rpcs.read_tally, rpcs.agent_only, rpcs.slow, rpcs.fail):
             self.platform.serve_rpc(function)
         from peek_plugin_tally._private import per_user, server_only

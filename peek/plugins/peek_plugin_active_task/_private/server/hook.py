@@ -29,10 +29,10 @@ class ServerHook(PluginHook):
         self._timer: threading.Thread | None = None
 
         # Devices watch their user's tasks; they open, finish and dismiss them.
-        self.platform.add_tuple_provider(TaskTuple, self.provide)
-        self.platform.add_action_processor(self.mark_read, TaskReadAction)
-        self.platform.add_action_processor(self.mark_done, TaskDoneAction)
-        self.platform.add_action_processor(self.dismiss, TaskDismissAction)
+        self.platform.add_tuple_provider(TaskTuple, self.provide, devices=True)
+        self.platform.add_action_processor(self.mark_read, TaskReadAction, devices=True)
+        self.platform.add_action_processor(self.mark_done, TaskDoneAction, devices=True)
+        self.platform.add_action_processor(self.dismiss, TaskDismissAction, devices=True)
 
         # Admin: what is pending, per user.
         admin = Blueprint("admin", __name__, template_folder="../../templates")

@@ -44,11 +44,13 @@ class ServerHook(LoggingHook):
                                        columns=["string1", "int1"], notify=StringIntTuple)
 
         # Observable: devices watching StringIntTuple get the rows.
-        self.platform.add_tuple_provider(StringIntTuple, self.provide)
+        self.platform.add_tuple_provider(StringIntTuple, self.provide, devices=True)
 
         # Actions from the mobile page's buttons.
-        self.platform.add_action_processor(self.toggle_capitals, StringCapToggleAction)
-        self.platform.add_action_processor(self.add_int_value, AddIntValueAction)
+        self.platform.add_action_processor(self.toggle_capitals, StringCapToggleAction,
+                                           devices=True)
+        self.platform.add_action_processor(self.add_int_value, AddIntValueAction,
+                                           devices=True)
 
         # RPCs the agent calls.
         for function in (rpcs.add_ints, rpcs.report_status, rpcs.insert_string_int):
