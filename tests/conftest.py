@@ -27,6 +27,36 @@ from peek.storage.embedded_root import DEFAULT_ROOT_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: Each test file's area, a marker: ``make test PYTEST_ARGS="-m vortex"`` runs
+#: the part you touch.  Tests that open a browser are marked ``browser`` too.
+AREAS = {
+    "vortex": ("test_vortex_*", "test_websocket", "test_lanes", "test_tuples", "test_peering",
+               "test_device_edge", "test_selector_errors", "test_device_api_fuzz"),
+    "plugins": ("test_plugin_*", "test_live_install", "test_noop_plugin", "test_tutorial_*"),
+    "admin": ("test_admin_*", "test_polled_tables"),
+    "sites": ("test_sites", "test_pages", "test_device_sites", "test_customisations"),
+    "users": ("test_core_user", "test_device_sign_in", "test_sign_in_*", "test_active_task"),
+    "workers": ("test_worker*",),
+    "platform": ("test_config", "test_doctor", "test_run", "test_cli_db", "test_embedded_*",
+                 "test_logging", "test_gunicorn", "test_docs"),
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    from fnmatch import fnmatch
+
+    for item in items:
+        module = item.path.stem
+        areas = [area for area, patterns in AREAS.items()
+                 if any(fnmatch(module, pattern) for pattern in patterns)]
+        if not areas:
+            raise pytest.UsageError(f"{item.path.name} has no area: add it to AREAS in "
+                                    "tests/conftest.py")
+        for area in areas:
+            item.add_marker(area)
+        if "page_in" in getattr(item, "fixturenames", ()):
+            item.add_marker("browser")
+
 
 def free_port() -> int:
     with socket.socket() as sock:

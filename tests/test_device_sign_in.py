@@ -817,6 +817,39 @@ def test_in_a_browser_a_second_user_never_sends_the_first_users_queued_actions(
     assert tally_of()["count"] == before + 1  # Lee's action alone was applied
 
 
+def test_an_action_taken_while_the_server_is_down_past_the_tokens_life_applies_once(
+        peek, page_in):
+    """The browser's access token expires while the server is down: the
+    client cannot renew it and answers 503 (not 401), the outbox keeps the
+    action, and sends it once the server is back.  Restarts the server."""
+    add_user(peek, "mo")
+    set_setting(peek, "access_token_minutes", 0.05)  # 3 s
+    try:
+        page = page_in(390, 844, allow_http=(503,))
+        browser_sign_in(page, peek, "mo", "/peek_plugin_tally/offline")
+        before = int(page.locator(".tally[data-name=field]").inner_text().split(": ")[1])
+        peek.server.stop()
+        time.sleep(4)  # past the access token's life
+        page.click("#add-one")
+        # Pending, with why: the client could not renew the sign-in (503, not 401).
+        page.wait_for_function(
+            "[...document.querySelectorAll('#vortex-outbox li[data-state=pending]')]"
+            ".some(li => li.textContent.includes('sign-in is not available right now'))")
+        peek.server.start().wait_ready()
+        page.wait_for_selector("#vortex-outbox li[data-state=sent]", state="attached",
+                               timeout=90_000)
+        page.wait_for_selector(f".tally[data-name=field] >> text=field: {before + 1}",
+                               timeout=30_000)
+        (entry,) = page.evaluate("PeekStore.all('outbox')")
+        again = requests.post(  # the same id once more: answered, not applied again
+            f"{peek.mobile}/vortex/api/actions", timeout=20,
+            headers=bearer(password_grant(peek, "mo").json()["access_token"]),
+            json={"type": "action", "id": entry["id"], "tuple": entry["tuple"]})
+        assert again.status_code == 200 and again.json()["result"]["count"] == before + 1
+    finally:
+        reset_setting(peek, "access_token_minutes")
+
+
 def test_without_the_server_the_sign_in_page_says_so(peek):
     """Last: stops the server."""
     peek.server.stop()
