@@ -8,6 +8,7 @@ from typing import Any, Callable
 from flask import current_app, render_template, request
 from simple_websocket import ConnectionClosed
 
+from peek import greenlets
 from peek.device_auth import current_device_user
 from peek.runtime import current_runtime
 from peek.vortex import frames
@@ -32,6 +33,7 @@ def _serve(ws, connection: Connection, handle: Callable[[frames.Frame], Any],
            error_reply: Callable[[str], str]) -> None:
     """Read frames until the peer leaves; a malformed one gets an error reply
     and closes this connection only."""
+    yielding = greenlets.active()
     try:
         while not connection.closed.is_set():
             raw = ws.receive()
@@ -45,6 +47,8 @@ def _serve(ws, connection: Connection, handle: Callable[[frames.Frame], Any],
                 return
             try:
                 handle(frames.parse(raw))
+                if yielding:
+                    greenlets.yield_now()  # one frame at a time: the others get their turn
             except (frames.FrameError, LookupError) as e:
                 connection.send(error_reply(str(e)))
                 if isinstance(e, frames.FrameError):
