@@ -282,3 +282,21 @@ def test_devices_reach_only_what_a_plugin_offers_them(services, site_ports):
     action = requests.post(f"{base}/actions", timeout=10, json={
         "type": "action", "id": "internal-0001", "tuple": {"_tt": "peek_plugin_tally.InternalAction"}})
     assert action.status_code == 403 and action.json()["state"] == "no_processor"
+
+
+def test_the_clients_healthz_counts_and_its_stats_need_the_secret(services, site_ports):
+    services("server")
+    services("client")
+    device = Device(site_ports["mobile"])
+    device.subscribe(TALLY, name="counted")
+    device.data()
+    base = f"http://127.0.0.1:{site_ports['mobile']}"
+    health = requests.get(f"{base}/healthz", timeout=5).json()["connections"]
+    assert health["subscriptions"] == 1 and health["subscribers"] == 1
+    assert "counted" not in json.dumps(health)
+    assert requests.get(f"{base}/vortex/stats", timeout=5).status_code == 401
+    stats = requests.get(f"{base}/vortex/stats", timeout=5,
+                         headers={"Authorization": "Bearer test-secret"}).json()
+    (watched,) = stats["subscriptions"]
+    assert "counted" in watched["selector"] and watched["subscribers"] == 1
+    device.close()

@@ -180,6 +180,12 @@ class ObservableProxy:
             log.debug("Dropped subscription %s", cached.selector.key.decode())
         return len(gone)
 
+    def details(self) -> list[dict[str, Any]]:
+        """Each selector watched, for an administrator (it may name users)."""
+        return [{"selector": c.selector.key.decode(), "subscribers": len(c.subscribers),
+                 "cached": c.frame is not None, "error": c.error is not None}
+                for c in list(self._cache.values())]
+
     def stats(self) -> dict[str, Any]:
         """Counts only: what is watched names users (per-user selectors), and
         ``/healthz`` answers anyone."""

@@ -12,6 +12,7 @@ from flask import Response, jsonify, request
 
 from peek.blueprints.vortex.openapi import document
 from peek.device_auth import current_device_user_name, public
+from peek.peering.protocol import secret_matches
 from peek.runtime import current_runtime
 from peek.vortex import frames
 from peek.vortex.frames import NO_PROCESSOR, RETRY, TIMEOUT
@@ -115,6 +116,18 @@ def action():
 @public
 def openapi():
     return jsonify(document())
+
+
+@public
+def stats():
+    """``GET /vortex/stats``: each selector the client watches, with its
+    subscribers, for an administrator (``Authorization: Bearer
+    <server.secret>``); ``/healthz`` gives the counts only."""
+    runtime = current_runtime()
+    given = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+    if not secret_matches(given, runtime.config.get("server.secret")):
+        return _error("send Authorization: Bearer <server.secret>", 401)
+    return jsonify(subscriptions=runtime.vortex.proxy.details())
 
 
 def too_large(_exc: Exception) -> Response:
