@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: Each test file's area, a marker: ``make test PYTEST_ARGS="-m vortex"`` runs
 #: the part you touch.  Tests that open a browser are marked ``browser`` too.
 AREAS = {
-    "vortex": ("test_vortex_*", "test_websocket", "test_lanes", "test_tuples", "test_peering",
+    "vortex": ("test_vortex_*", "test_websocket*", "test_lanes", "test_tuples", "test_peering",
                "test_device_edge", "test_selector_errors", "test_device_api_fuzz"),
     "plugins": ("test_plugin_*", "test_live_install", "test_noop_plugin", "test_tutorial_*"),
     "admin": ("test_admin_*", "test_polled_tables"),

@@ -17,7 +17,7 @@ TALLY = "peek_plugin_tally.Tally"
 UNKNOWN = "peek_plugin_nosuch.T1"
 
 
-def rest_data(site_ports, tuple_type: str, timeout: float = 5, **filter) -> requests.Response:
+def rest_data(site_ports, tuple_type: str, timeout: float = 15, **filter) -> requests.Response:
     return requests.get(f"http://127.0.0.1:{site_ports['mobile']}/vortex/api/data",
                         params={"selector": json.dumps({"name": tuple_type, "filter": filter})},
                         timeout=timeout)

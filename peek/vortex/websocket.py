@@ -245,6 +245,7 @@ class WebSocketServer(simple_websocket.Server):
             buffer += data
             at = 0
             while len(buffer) - at >= 2:
+                self._wait_for_the_handler()  # a chunk may hold many messages
                 first, second = buffer[at], buffer[at + 1]
                 fin, rsv1, opcode, length = first & 0x80, first & 0x40, first & 0x0F, \
                     second & 0x7F
