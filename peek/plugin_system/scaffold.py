@@ -182,6 +182,12 @@ __LOAD__
         self.platform.log.info("__NAME__ unloaded on __SERVICE__")
 '''
 
+SERVER_LOAD = '''\
+        # Devices (apps, the mobile and desktop pages) reach only the data and
+        # actions offered to them: add_tuple_provider(..., devices=True) and
+        # add_action_processor(..., devices=True); see docs/plugins.md.
+'''
+
 ADMIN_LOAD = '''\
         admin = Blueprint("admin", __name__, template_folder="../../templates",
                           static_folder="../../static")
@@ -330,6 +336,8 @@ def _hook_module(service: str, services: tuple[str, ...], values: dict[str, str]
              if s in services and SITE_SERVICE[s] == service]
     storage = service == "server" and "storage" in services
     third_party, load, views = [], "", ""
+    if service == "server":
+        load += SERVER_LOAD
     if sites:
         third_party.append("from flask import Blueprint, render_template")
     if "admin" in sites:
