@@ -416,6 +416,7 @@ def phases(log_path: Path, since: float) -> str:
 def main() -> int:
     began = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="peek-bench-boot-"))
+    root.chmod(0o755)  # see vortex_bench.bench_dir
     homes: list[Home] = []
     try:
         names = write_plugins(root / "plugins")

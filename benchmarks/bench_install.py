@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from vortex_bench import bench_home, report, running
+from vortex_bench import bench_dir, bench_home, report, running
 
 from tests.admin_session import admin_requests  # noqa: E402 (vortex_bench finds the repo)
 from tests.test_live_install import MIGRATIONS, Poller, upload, wheel  # noqa: E402
@@ -45,8 +44,8 @@ def timed_upload(platform: dict, path: Path) -> float:
 
 
 def measure() -> str:
-    with tempfile.TemporaryDirectory(prefix="peek-bench-") as tmp:
-        home, scratch = Path(tmp) / "home", Path(tmp) / "build"
+    with bench_dir() as tmp:
+        home, scratch = tmp / "home", tmp / "build"
         scratch.mkdir()
         services = ("server", "client", "agent")
         ports = bench_home(home, services)

@@ -313,6 +313,7 @@ def measure(home: Path) -> str:
 def run() -> str:
     began = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="peek-bench-pages-"))
+    root.chmod(0o755)  # see vortex_bench.bench_dir
     try:
         return measure(root / "home")
     finally:

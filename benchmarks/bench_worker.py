@@ -26,14 +26,13 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vortex_bench import free_port, report  # noqa: E402
+from vortex_bench import bench_dir, free_port, report  # noqa: E402
 
 RUNS = 3
 BATCH_ITEMS = 100_000
@@ -65,8 +64,7 @@ def measure() -> str:
     from peek.serve import ServiceProcess
 
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="peek-bench-") as tmp:
-        home = Path(tmp)
+    with bench_dir() as home:
         os.environ["PEEK_HOME"] = str(home)
         config_dir = home / "peek-server.home"
         config_dir.mkdir()

@@ -39,6 +39,16 @@ from tests.vortex_harness import ServiceRun, install_tally, set_vortex_config  #
 TALLY = "peek_plugin_tally.Tally"
 
 
+@contextlib.contextmanager
+def bench_dir(prefix: str = "peek-bench-") -> Iterator[Path]:
+    """A temporary directory every user may enter: run as root, the embedded
+    PostgreSQL's user reaches its data inside, which then goes with it (in
+    a private one it would live under embeddedPostgres.rootDir and stay)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        os.chmod(tmp, 0o755)
+        yield Path(tmp)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,8 +107,7 @@ def platform(client_vortex: dict | None = None,
     """Server and client processes with the tally plugin; yields their ports.
     ``local_workers``: the server's Dask worker processes (0: the scheduler
     only, for a benchmark that runs no tasks)."""
-    with tempfile.TemporaryDirectory(prefix="peek-bench-") as tmp:
-        home = Path(tmp)
+    with bench_dir() as home:
         ports = bench_home(home, ("server", "client"), local_workers)
         install_tally(home)
         set_vortex_config(home, "client", **(client_vortex or {}))
