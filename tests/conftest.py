@@ -114,15 +114,18 @@ def peek_cli(*args: str, home: Path, timeout: float = 120, input: str | None = N
                           capture_output=True, text=True, timeout=timeout, input=input)
 
 
-def discard_root_data(root_dir: Path, under: Path) -> None:
+def discard_root_data(root_dir: Path, under: Path, only_gone: bool = False) -> None:
     """Stop and delete the embedded PostgreSQLs whose data a run as root put in
-    ``root_dir`` for data directories under ``under`` (see peek.storage.embedded_root)."""
+    ``root_dir`` for data directories under ``under`` (see peek.storage.embedded_root);
+    ``only_gone``: only those whose test directory is gone (a run that was killed)."""
     for record in (root_dir / "data").glob("*.path"):
         try:  # another test process may be removing its own at the same time
             served = Path(record.read_text().strip())
         except FileNotFoundError:
             continue
         if not served.is_relative_to(under):
+            continue
+        if only_gone and served.parents[len(served.relative_to(under).parts) - 2].exists():
             continue
         data = record.with_suffix("")
         server = EmbeddedPostgres(data, 0, root_dir=root_dir)
@@ -135,10 +138,15 @@ def discard_root_data(root_dir: Path, under: Path) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def root_postgres_data(tmp_path_factory) -> Iterator[None]:
     """Under root, this run's embedded PostgreSQLs keep their data in the
-    default ``embeddedPostgres.rootDir``: it is removed when the run ends."""
+    default ``embeddedPostgres.rootDir``: it is removed when the run ends (and
+    what killed runs left, once pytest removed their directories)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.geteuid() == 0:
+        runs = base.parent if base.name.startswith("popen-") else base
+        discard_root_data(DEFAULT_ROOT_DIR, runs.parent, only_gone=True)
     yield
     if os.geteuid() == 0:
-        discard_root_data(DEFAULT_ROOT_DIR, tmp_path_factory.getbasetemp())
+        discard_root_data(DEFAULT_ROOT_DIR, base)
 
 
 @pytest.fixture(scope="session")
